@@ -1,0 +1,364 @@
+"""Preview-style diff of two offline renders, for code review.
+
+`pulumi preview --diff` needs a cloud account, the CLI and the provider
+plugin; a pull request's reviewer needs the same picture without any of them.
+This module compares two renders of ``python -m infra.synth`` (the shape fixed
+in DESIGN.md: ``{"project", "stack", "resources": [{"type", "name", "parent",
+"inputs", "dependsOn"}], "outputs"}``) and prints what would be created,
+updated and deleted, and for each update the input paths that change.
+
+Pure: no Pulumi, no network. The only I/O is in :func:`diff_against_file` and
+:func:`main`, which read render files and write the summary.
+
+Exit codes (``python -m infra.synth --diff BASE.json`` and
+``python -m infra.preview_diff BASE.json HEAD.json``), so CI can tell:
+
+* ``0`` -- no change between the two renders;
+* ``2`` -- there are changes (the summary says which);
+* ``1`` -- error: a render file is missing, not JSON, or not a render.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import difflib
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, TextIO
+
+EXIT_NO_CHANGE = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+Op = Literal["create", "update", "delete"]
+_SYMBOL = {"create": "+", "update": "~", "delete": "-"}
+
+# Strings at least this long that are pure base64 are blobs (the code
+# archive): summarised by length and digest, never printed.
+_BLOB_MIN_CHARS = 200
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+class _Missing:
+    """The value of a path that exists on one side only."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+
+class RenderFileError(ValueError):
+    """A render file that cannot be compared; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed path; ``old``/``new`` is :data:`MISSING` when added/removed."""
+
+    path: str
+    old: object
+    new: object
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """A resource to create, update or delete, keyed by (type, name)."""
+
+    op: Op
+    type: str
+    name: str
+    changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True)
+class RenderDiff:
+    """Everything that differs between a base render and a head render."""
+
+    resources: tuple[ResourceChange, ...] = ()
+    outputs: tuple[Change, ...] = ()
+    unchanged: int = 0
+    stack: str = ""
+    project: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.resources or self.outputs)
+
+    def count(self, op: Op) -> int:
+        return sum(1 for r in self.resources if r.op == op)
+
+
+# --------------------------------------------------------------------------
+# validation
+
+
+def validate_render(render: object, label: str = "render") -> dict:
+    """Return ``render`` if it has the DESIGN.md shape, else raise naming the field."""
+    if not isinstance(render, dict):
+        raise RenderFileError(f"{label}: expected a JSON object, got {type(render).__name__}")
+    resources = render.get("resources")
+    if not isinstance(resources, list):
+        raise RenderFileError(f"{label}: field 'resources' must be a list of resources")
+    seen: set[tuple[str, str]] = set()
+    for i, res in enumerate(resources):
+        where = f"{label}: resources[{i}]"
+        if not isinstance(res, dict):
+            raise RenderFileError(f"{where}: expected an object with 'type' and 'name'")
+        for key in ("type", "name"):
+            if not isinstance(res.get(key), str) or not res[key]:
+                raise RenderFileError(f"{where}: field '{key}' must be a non-empty string")
+        if not isinstance(res.get("inputs", {}), dict):
+            raise RenderFileError(f"{where}: field 'inputs' must be an object")
+        key = (res["type"], res["name"])
+        if key in seen:
+            raise RenderFileError(f"{where}: duplicate resource {res['type']} {res['name']}")
+        seen.add(key)
+    if not isinstance(render.get("outputs", {}), dict):
+        raise RenderFileError(f"{label}: field 'outputs' must be an object")
+    return render
+
+
+# --------------------------------------------------------------------------
+# diffing
+
+
+def _flatten_changes(path: str, old: object, new: object) -> list[Change]:
+    """Leaf-level changes between two JSON values, with dotted paths."""
+    if old == new and type(old) is type(new):
+        return []
+    if isinstance(old, dict) and new is MISSING:
+        new = {}
+        if not old:
+            return [Change(path, old, MISSING)]
+    elif isinstance(new, dict) and old is MISSING:
+        old = {}
+        if not new:
+            return [Change(path, MISSING, new)]
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[Change] = []
+        for key in sorted(set(old) | set(new)):
+            out += _flatten_changes(
+                f"{path}.{key}" if path else str(key),
+                old.get(key, MISSING),
+                new.get(key, MISSING),
+            )
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        out = []
+        for i, (a, b) in enumerate(zip(old, new)):
+            out += _flatten_changes(f"{path}[{i}]", a, b)
+        return out
+    return [Change(path, old, new)]
+
+
+def _resource_body(res: Mapping) -> dict:
+    """The parts of a resource whose change means an update."""
+    return {
+        "inputs": res.get("inputs", {}),
+        "parent": res.get("parent"),
+        "dependsOn": res.get("dependsOn", []),
+    }
+
+
+def diff_renders(base: dict, head: dict) -> RenderDiff:
+    """Compare two renders; resources are matched by (type, name) as URNs are."""
+    validate_render(base, "base")
+    validate_render(head, "head")
+    old = {(r["type"], r["name"]): r for r in base["resources"]}
+    new = {(r["type"], r["name"]): r for r in head["resources"]}
+    changes: list[ResourceChange] = []
+    unchanged = 0
+    for key in sorted(set(old) | set(new)):
+        type_, name = key
+        if key not in old:
+            body = {k: v for k, v in _resource_body(new[key]).items() if v not in (None, [])}
+            leaves = _flatten_changes("", {}, body)
+            changes.append(ResourceChange("create", type_, name, tuple(leaves)))
+        elif key not in new:
+            changes.append(ResourceChange("delete", type_, name))
+        else:
+            leaves = _flatten_changes("", _resource_body(old[key]), _resource_body(new[key]))
+            if leaves:
+                changes.append(ResourceChange("update", type_, name, tuple(leaves)))
+            else:
+                unchanged += 1
+    outputs = _flatten_changes("", base.get("outputs", {}), head.get("outputs", {}))
+    notes = []
+    for key in ("project", "stack"):
+        if base.get(key) != head.get(key):
+            notes.append(f"{key} differs: {base.get(key)!r} => {head.get(key)!r}")
+    return RenderDiff(
+        resources=tuple(changes),
+        outputs=tuple(outputs),
+        unchanged=unchanged,
+        stack=str(head.get("stack", "")),
+        project=str(head.get("project", "")),
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------
+# formatting
+
+
+def _blob_summary(text: str) -> str | None:
+    """``<base64 …>`` for a long base64 string (a code archive), else None."""
+    if len(text) < _BLOB_MIN_CHARS or not _BASE64.fullmatch(text):
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return f"<base64, {len(raw)} bytes, sha256 {digest}…>"
+
+
+def _as_document(text: str) -> list[str] | None:
+    """The lines to diff for a multi-line or JSON-document string, else None.
+
+    JSON objects/arrays (RAM policy documents, trigger config) are
+    pretty-printed with sorted keys first, so the diff shows the statement
+    that changed rather than one long changed line.
+    """
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            doc = json.loads(stripped)
+        except ValueError:
+            doc = None
+        if isinstance(doc, (dict, list)):
+            return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    if "\n" in text:
+        return text.splitlines()
+    return None
+
+
+def _scalar(value: object) -> str:
+    if value is MISSING:
+        return "(none)"
+    if isinstance(value, str):
+        blob = _blob_summary(value)
+        if blob:
+            return blob
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _format_change(sym: str, change: Change, indent: str) -> list[str]:
+    """Lines for one changed path: a scalar ``old => new`` or a unified diff."""
+    old, new = change.old, change.new
+    old_doc = _as_document(old) if isinstance(old, str) else None
+    new_doc = _as_document(new) if isinstance(new, str) else None
+    if old is MISSING and new_doc is not None:
+        return [f"{indent}{sym} {change.path}:"] + [f"{indent}    + {line}" for line in new_doc]
+    if (old_doc is not None or new_doc is not None) and old is not MISSING and new is not MISSING:
+        a = old_doc if old_doc is not None else [_scalar(old)]
+        b = new_doc if new_doc is not None else [_scalar(new)]
+        lines = [f"{indent}{sym} {change.path}:"]
+        diff = difflib.unified_diff(a, b, fromfile="before", tofile="after", lineterm="", n=3)
+        lines += [f"{indent}    {line}" for line in diff]
+        return lines
+    if old is MISSING:
+        return [f"{indent}+ {change.path}: {_scalar(new)}"]
+    if new is MISSING:
+        return [f"{indent}- {change.path}: {_scalar(old)}"]
+    return [f"{indent}~ {change.path}: {_scalar(old)} => {_scalar(new)}"]
+
+
+def _change_symbol(change: Change) -> str:
+    if change.old is MISSING:
+        return "+"
+    if change.new is MISSING:
+        return "-"
+    return "~"
+
+
+def format_diff(diff: RenderDiff) -> str:
+    """The preview-style text a reviewer reads; deterministic for the same diff."""
+    title = f"Preview of stack {diff.stack or '?'} (project {diff.project or '?'})"
+    lines = [title, ""]
+    lines += [f"note: {n}" for n in diff.notes]
+    if diff.notes:
+        lines.append("")
+    if not diff.has_changes:
+        lines.append("No changes.")
+    for res in diff.resources:
+        sym = _SYMBOL[res.op]
+        lines.append(f"{sym} {res.op} {res.type} {res.name}")
+        for change in res.changes:
+            lines += _format_change(_change_symbol(change), change, "    ")
+        lines.append("")
+    if diff.outputs:
+        lines.append("Outputs:")
+        for change in diff.outputs:
+            lines += _format_change(_change_symbol(change), change, "    ")
+        lines.append("")
+    lines.append("Resources:")
+    for op in ("create", "update", "delete"):
+        n = diff.count(op)  # type: ignore[arg-type]
+        if n:
+            lines.append(f"    {_SYMBOL[op]} {n} to {op}")
+    lines.append(f"    {diff.unchanged} unchanged")
+    return "\n".join(lines) + "\n"
+
+
+def exit_code(diff: RenderDiff) -> int:
+    """``0`` no change, ``2`` changes (see the module docstring)."""
+    return EXIT_CHANGES if diff.has_changes else EXIT_NO_CHANGE
+
+
+# --------------------------------------------------------------------------
+# I/O edges
+
+
+def load_render(path: str) -> dict:
+    """Read and validate a render file, raising RenderFileError on any problem."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise RenderFileError(f"{path}: cannot read render file ({exc.strerror})") from exc
+    except ValueError as exc:
+        raise RenderFileError(f"{path}: not JSON ({exc})") from exc
+    return validate_render(data, path)
+
+
+def diff_against_file(base_path: str, head: dict, out: TextIO, err: TextIO) -> int:
+    """Print the diff of ``head`` against the render in ``base_path``; return the exit code."""
+    try:
+        diff = diff_renders(load_render(base_path), head)
+    except RenderFileError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+    out.write(format_diff(diff))
+    return exit_code(diff)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m infra.preview_diff BASE.json HEAD.json``: diff two saved renders."""
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.preview_diff",
+        description="Compare two renders of python -m infra.synth, preview-style. "
+        "Exit 0: no change, 2: changes, 1: error.",
+    )
+    parser.add_argument("base", help="the earlier render (JSON file)")
+    parser.add_argument("head", help="the current render (JSON file)")
+    args = parser.parse_args(argv)
+    try:
+        head = load_render(args.head)
+    except RenderFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return diff_against_file(args.base, head, sys.stdout, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

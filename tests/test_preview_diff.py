@@ -1,0 +1,197 @@
+"""The preview-style diff of two renders (infra/preview_diff.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from render_samples import find, sample_render
+
+from infra import preview_diff as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_identical_renders_have_no_change_and_exit_0():
+    diff = pd.diff_renders(sample_render(), sample_render())
+    assert not diff.has_changes
+    assert diff.unchanged == 4
+    assert pd.exit_code(diff) == 0
+    text = pd.format_diff(diff)
+    assert "No changes." in text
+    assert "4 unchanged" in text
+
+
+def test_create_update_delete_are_named_by_type_and_name():
+    base, head = sample_render(), sample_render()
+    head["resources"] = [r for r in head["resources"] if r["type"] != "alicloud:fc/v3Trigger:V3Trigger"]
+    head["resources"].append({
+        "type": "alicloud:ram/role:Role", "name": "demo-extra-role", "parent": None,
+        "inputs": {"roleName": "extra"}, "dependsOn": [],
+    })
+    find(head, "alicloud:fc/v3Function:V3Function")["inputs"]["environmentVariables"]["FNF_ENDPOINT"] = "http://x"
+    diff = pd.diff_renders(base, head)
+    ops = {(r.op, r.type, r.name) for r in diff.resources}
+    assert ops == {
+        ("create", "alicloud:ram/role:Role", "demo-extra-role"),
+        ("delete", "alicloud:fc/v3Trigger:V3Trigger", "demo-trigger"),
+        ("update", "alicloud:fc/v3Function:V3Function", "demo-function"),
+    }
+    update = next(r for r in diff.resources if r.op == "update")
+    assert update.changes == (pd.Change(
+        "inputs.environmentVariables.FNF_ENDPOINT", "https://cn-hangzhou.fnf.aliyuncs.com", "http://x"),)
+    text = pd.format_diff(diff)
+    assert "+ create alicloud:ram/role:Role demo-extra-role" in text
+    assert "- delete alicloud:fc/v3Trigger:V3Trigger demo-trigger" in text
+    assert "~ update alicloud:fc/v3Function:V3Function demo-function" in text
+    assert '~ inputs.environmentVariables.FNF_ENDPOINT: "https://cn-hangzhou.fnf.aliyuncs.com" => "http://x"' in text
+    assert "+ inputs.roleName: \"extra\"" in text
+    assert "+ 1 to create" in text and "~ 1 to update" in text and "- 1 to delete" in text
+    assert "2 unchanged" in text
+    assert pd.exit_code(diff) == 2
+
+
+def test_added_and_removed_input_keys_are_shown_as_such():
+    base, head = sample_render(), sample_render()
+    env = find(head, "alicloud:fc/v3Function:V3Function")["inputs"]["environmentVariables"]
+    del env["MNS_VERIFY_SIGNATURE"]
+    env["CALLBACK_WORK"] = "work:run"
+    text = pd.format_diff(pd.diff_renders(base, head))
+    assert '+ inputs.environmentVariables.CALLBACK_WORK: "work:run"' in text
+    assert '- inputs.environmentVariables.MNS_VERIFY_SIGNATURE: "true"' in text
+
+
+def test_flow_definition_is_a_unified_diff_not_one_changed_string():
+    base, head = sample_render(), sample_render()
+    flow = find(head, "alicloud:fnf/flow:Flow")["inputs"]
+    flow["definition"] = flow["definition"].replace("timeoutSeconds: 300", "timeoutSeconds: 600")
+    text = pd.format_diff(pd.diff_renders(base, head))
+    lines = text.splitlines()
+    assert "    ~ inputs.definition:" in lines
+    assert "        -    timeoutSeconds: 300" in lines
+    assert "        +    timeoutSeconds: 600" in lines
+    assert "        --- before" in lines and "        +++ after" in lines
+    # unchanged neighbours appear as context lines (prefix " "), not as changes
+    assert "             pattern: waitForCallback" in lines
+    assert any(line.startswith("        @@") for line in lines)
+    assert "version: v1\\ntype" not in text
+
+
+def test_policy_document_json_is_pretty_printed_before_diffing():
+    base, head = sample_render(), sample_render()
+    pol = find(head, "alicloud:ram/policy:Policy")["inputs"]
+    doc = json.loads(pol["policyDocument"])
+    doc["Statement"][0]["Action"].append("mns:DeleteMessage")
+    pol["policyDocument"] = json.dumps(doc, separators=(",", ":"))
+    text = pd.format_diff(pd.diff_renders(base, head))
+    assert "    ~ inputs.policyDocument:" in text
+    added = [line for line in text.splitlines() if line.startswith("        +") and "mns:" in line]
+    assert added and all("DeleteMessage" in line or "PublishMessage" in line for line in added)
+    assert any('"mns:DeleteMessage"' in line for line in added)
+    # unchanged keys are context lines of their own
+    assert '               "Effect": "Allow",' in text.splitlines()
+
+
+def test_reordered_json_keys_are_not_a_textual_change():
+    base, head = sample_render(), sample_render()
+    trig = find(head, "alicloud:fc/v3Trigger:V3Trigger")["inputs"]
+    trig["triggerConfig"] = json.dumps({"methods": ["POST"], "authType": "anonymous"})
+    diff = pd.diff_renders(base, head)
+    # the string differs, so it is an update, but its pretty diff is empty of +/- lines
+    [res] = diff.resources
+    assert res.op == "update"
+    body = pd.format_diff(diff).splitlines()
+    assert not [ln for ln in body if ln.startswith(("        +", "        -"))]
+
+
+def test_code_archive_is_summarised_by_length_and_digest():
+    base, head = sample_render(), sample_render()
+    code = find(head, "alicloud:fc/v3Function:V3Function")["inputs"]["code"]
+    old_blob = code["zipFile"]
+    from render_samples import _zip_b64
+
+    code["zipFile"] = _zip_b64("print('bye')\n")
+    code["checksum"] = "1"
+    text = pd.format_diff(pd.diff_renders(base, head))
+    assert old_blob not in text and code["zipFile"] not in text
+    line = next(ln for ln in text.splitlines() if "inputs.code.zipFile" in ln)
+    assert line.count("<base64, ") == 2 and "sha256" in line
+    assert '~ inputs.code.checksum: "4270285996107335518" => "1"' in text
+
+
+def test_output_changes_are_listed():
+    base, head = sample_render(), sample_render()
+    head["outputs"]["flowName"] = "other"
+    head["outputs"]["triggerUrl"] = "https://t"
+    del head["outputs"]["region"]
+    diff = pd.diff_renders(base, head)
+    assert not diff.resources and diff.has_changes
+    text = pd.format_diff(diff)
+    assert 'Outputs:' in text
+    assert '~ flowName: "demo-flow" => "other"' in text
+    assert '+ triggerUrl: "https://t"' in text
+    assert '- region: "cn-hangzhou"' in text
+
+
+def test_format_is_deterministic():
+    base, head = sample_render(), sample_render()
+    head["resources"].reverse()
+    find(head, "alicloud:fnf/flow:Flow")["inputs"]["description"] = "x"
+    assert pd.format_diff(pd.diff_renders(base, head)) == pd.format_diff(pd.diff_renders(base, head))
+    assert [r.name for r in pd.diff_renders(base, head).resources] == ["demo-flow"]
+
+
+@pytest.mark.parametrize("bad, field", [
+    ([], "expected a JSON object"),
+    ({"outputs": {}}, "'resources'"),
+    ({"resources": [{"name": "x"}]}, "resources[0]: field 'type'"),
+    ({"resources": [{"type": "t", "name": "x", "inputs": []}]}, "resources[0]: field 'inputs'"),
+    ({"resources": [{"type": "t", "name": "x"}, {"type": "t", "name": "x"}]}, "duplicate resource t x"),
+    ({"resources": [], "outputs": []}, "'outputs'"),
+])
+def test_bad_render_is_an_error_naming_the_field(bad, field):
+    with pytest.raises(pd.RenderFileError) as exc:
+        pd.diff_renders(bad, sample_render())
+    assert field in str(exc.value)
+
+
+def test_cli_exit_codes(tmp_path):
+    base, head = tmp_path / "base.json", tmp_path / "head.json"
+    base.write_text(json.dumps(sample_render()))
+    head.write_text(json.dumps(sample_render()))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "infra.preview_diff", *map(str, args)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    same = run(base, head)
+    assert same.returncode == 0, same.stderr
+    assert "No changes." in same.stdout
+
+    changed = sample_render()
+    changed["outputs"]["flowName"] = "renamed"
+    head.write_text(json.dumps(changed))
+    diff = run(base, head)
+    assert diff.returncode == 2, diff.stderr
+    assert '~ flowName: "demo-flow" => "renamed"' in diff.stdout
+
+    (tmp_path / "broken.json").write_text("{not json")
+    broken = run(tmp_path / "broken.json", head)
+    assert broken.returncode == 1
+    assert "broken.json: not JSON" in broken.stderr
+    missing = run(tmp_path / "nope.json", head)
+    assert missing.returncode == 1
+    assert "nope.json: cannot read render file" in missing.stderr
+
+
+def test_diff_against_file_reports_bad_base_on_err(tmp_path):
+    bad = tmp_path / "base.json"
+    bad.write_text(json.dumps({"resources": "x"}))
+    out, err = io.StringIO(), io.StringIO()
+    assert pd.diff_against_file(str(bad), sample_render(), out, err) == 1
+    assert out.getvalue() == ""
+    assert "field 'resources' must be a list" in err.getvalue()
