@@ -226,7 +226,8 @@ def import_handler_isolated(archive_data: bytes, tmp_path: Path, call: str) -> s
         """
     )
     return subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        [sys.executable, "-I", "-S", "-c", script],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
     )
 
 
