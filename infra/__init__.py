@@ -1,0 +1,1 @@
+"""The Pulumi side of mns-callback-flow: typed settings, pure documents, components."""

@@ -1,0 +1,447 @@
+"""Typed, validated stack settings.
+
+Every config value is checked here, before a single resource is registered, so a
+typo fails `pulumi preview` with one clear line naming the key, the value and the
+rule, instead of a provider error half-way through an update.
+
+`settings_from_mapping` is pure (tests, `infra.synth` and the local runner call it
+with plain dicts); `load_settings` is the one function that touches Pulumi.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+PROJECT = "mns-callback-flow"
+REGION_KEY = "alicloud:region"
+
+# The project's own keys (without namespace), each typed in Pulumi.yaml's schema.
+PROJECT_KEYS: tuple[str, ...] = (
+    "namePrefix",
+    "topicName",
+    "createTopic",
+    "functionCompute",
+    "runtime",
+    "memorySize",
+    "functionTimeoutSeconds",
+    "taskTimeoutSeconds",
+    "taskRetry",
+    "taskCatch",
+    "notifyStrategy",
+    "notifyContentFormat",
+    "verifySignature",
+    "logProject",
+    "logStore",
+)
+
+FUNCTION_COMPUTE_VERSIONS = ("3.0", "2.0")
+# FACTS.md "Python runtimes": python3.10 is GA everywhere (the safe default),
+# python3.9 older, python3.12 in public preview in some regions.
+RUNTIMES = ("python3.10", "python3.9", "python3.12")
+# MNS subscription NotifyStrategy values (FACTS.md "MNS HTTP push").
+NOTIFY_STRATEGIES = ("EXPONENTIAL_DECAY_RETRY", "BACKOFF_RETRY")
+# MNS subscription NotifyContentFormat values; the handler parses all three.
+NOTIFY_CONTENT_FORMATS = ("JSON", "XML", "SIMPLIFIED")
+
+# MNS answers a push as failed unless a 2xx arrives within 5 s (FACTS.md "MNS
+# HTTP push"); the function's timeout must leave room beyond that budget, or FC
+# kills a handler that is still allowed to answer.
+MNS_ANSWER_BUDGET_SECONDS = 5
+DEFAULT_FUNCTION_TIMEOUT_SECONDS = 10
+# FC caps a function's timeout at 86400 s (FC 3.0 CreateFunction `timeout`).
+MAX_FUNCTION_TIMEOUT_SECONDS = 86400
+# pulumi-alicloud 4.0.0 fc.V3Function `memory_size`: "a multiple of 64MB. The
+# minimum value is 128MB and the maximum value is 32GB"; fc.Function (FC 2.0):
+# "Limits to [128, 32768]".
+MIN_MEMORY_MB, MAX_MEMORY_MB, MEMORY_STEP_MB = 128, 32768, 64
+DEFAULT_MEMORY_MB = 256
+# Serverless Workflow: a flow execution lasts at most one year ("Integrate
+# Serverless Workflow", help.aliyun.com document 149829), so a task step cannot
+# usefully wait longer. No default timeout exists for waitForCallback
+# (FACTS.md), so we always set one.
+MAX_TASK_TIMEOUT_SECONDS = 365 * 24 * 3600
+DEFAULT_TASK_TIMEOUT_SECONDS = 3600
+# FDL task step `retry` (help.aliyun.com document 122494 "Task steps"):
+# intervalSeconds default 1, max 86400; maxIntervalSeconds max 86400;
+# maxAttempts default 3; multiplier default 2.
+MAX_RETRY_INTERVAL_SECONDS = 86400
+MAX_RETRY_ATTEMPTS = 100  # not a platform limit: a guard against typos
+# ReportTaskFailed: `Error` 1-128 chars, `Cause` at most 4096 (FACTS.md); a
+# catch rule's error names and a generated fail step use the same bounds.
+MAX_ERROR_NAME = 128
+MAX_CAUSE = 4096
+
+# MNS topic (and subscription) names: "a maximum of 255 characters in length and
+# can contain letters, digits, and hyphens (-). It must start with a letter or
+# digit." (MNS API reference "CreateTopic", alibabacloud.com doc-detail 27495).
+_MNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,254}")
+# Alibaba Cloud region ids: cn-hangzhou, ap-southeast-1, us-west-1,
+# eu-central-1, cn-shanghai-finance-1 ...
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+(-[0-9]+)?")
+# Our own prefix rule: the names derived from it must be valid as an MNS topic
+# (letters, digits, hyphens), an FC function (must begin with a letter; 1-128
+# chars, pulumi-alicloud fc.V3Function `function_name`) and a flow name, with
+# room left for the longest suffix.
+_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
+# Simple Log Service naming: project 3-63 chars of lowercase letters, digits and
+# hyphens, starting and ending with a letter or digit; logstore 2-63 chars, the
+# same plus underscores (SLS "Limits on names" / CreateProject, CreateLogStore).
+_LOG_PROJECT = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+_LOG_STORE = re.compile(r"[a-z0-9][a-z0-9_-]{0,61}[a-z0-9]")
+_ERROR_NAME = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_ERROR_NAME}}}")
+
+_TRUE, _FALSE = ("true", "True"), ("false", "False")  # what pulumi.Config.get_bool accepts
+
+
+class ConfigError(ValueError):
+    """A config value broke a rule; the message names the key, the value and the rule."""
+
+    def __init__(self, key: str, value: object, rule: str) -> None:
+        self.key, self.value, self.rule = key, value, rule
+        super().__init__(f"config {key}={value!r}: {rule}")
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """One FDL `retry` policy of the task step."""
+
+    errors: tuple[str, ...]
+    interval_seconds: int = 1
+    max_attempts: int = 3
+    multiplier: float = 2
+    max_interval_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class CatchRule:
+    """One FDL `catch` policy: on these errors, end the flow in a recognisable way.
+
+    Exactly one of `status` (end successfully with output `{"status": status}`)
+    and `fail_error` (end failed with that error and `fail_cause`) is set.
+    """
+
+    errors: tuple[str, ...]
+    status: str | None = None
+    fail_error: str | None = None
+    fail_cause: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the stack needs to know, validated."""
+
+    stack: str
+    region: str
+    name_prefix: str
+    topic_name: str
+    create_topic: bool
+    subscription_name: str
+    flow_name: str
+    function_name: str
+    function_compute: str
+    runtime: str
+    memory_size: int
+    function_timeout_seconds: int
+    task_timeout_seconds: int
+    task_retry: tuple[RetryRule, ...]
+    task_catch: tuple[CatchRule, ...]
+    notify_strategy: str
+    notify_content_format: str
+    verify_signature: bool
+    log_project: str | None
+    log_store: str | None
+
+
+def full_key(name: str) -> str:
+    """`topicName` -> `mns-callback-flow:topicName`."""
+    return f"{PROJECT}:{name}"
+
+
+# ---- scalar parsers: each names the key and the expected type ----------------
+
+
+def _text(key: str, raw: object) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(key, raw, f"expected a string, got {type(raw).__name__}")
+    return raw
+
+
+def _bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw in _TRUE + _FALSE:
+        return raw in _TRUE
+    raise ConfigError(key, raw, "expected a boolean: true or false")
+
+
+def _int(key: str, raw: object) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"-?[0-9]+", raw.strip()):
+        return int(raw)
+    raise ConfigError(key, raw, "expected an integer")
+
+
+def _number(key: str, raw: object) -> float:
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        value = float(raw)
+    elif isinstance(raw, str):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(key, raw, "expected a number") from None
+    else:
+        raise ConfigError(key, raw, "expected a number")
+    if not math.isfinite(value):
+        raise ConfigError(key, raw, "expected a finite number")
+    return value
+
+
+def _ranged(key: str, raw: object, low: int, high: int) -> int:
+    value = _int(key, raw)
+    if not low <= value <= high:
+        raise ConfigError(key, raw, f"must be between {low} and {high}")
+    return value
+
+
+def _choice(key: str, raw: object, choices: tuple[str, ...]) -> str:
+    value = _text(key, raw)
+    if value not in choices:
+        raise ConfigError(key, raw, f"must be one of {', '.join(choices)}")
+    return value
+
+
+def _optional_text(key: str, raw: object) -> str | None:
+    value = _text(key, raw).strip()
+    return value or None
+
+
+# ---- structured values: taskRetry / taskCatch --------------------------------
+
+
+def _rule_list(key: str, raw: object) -> list[Mapping[str, object]]:
+    """A list of objects, given structured or as JSON text (Pulumi stores both as text)."""
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw) if raw.strip() else []
+        except json.JSONDecodeError as err:
+            raise ConfigError(key, raw, f"expected a JSON list of objects ({err.msg})") from None
+    if not isinstance(value, list):
+        raise ConfigError(key, raw, "expected a list of objects")
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{key}[{index}]", item, "expected an object")
+    return value
+
+
+def _check_fields(key: str, item: Mapping[str, object], allowed: tuple[str, ...]) -> None:
+    for field in item:
+        if field not in allowed:
+            raise ConfigError(f"{key}.{field}", item[field], f"unknown field; allowed: {', '.join(allowed)}")
+
+
+def _errors(key: str, raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(key, raw, "expected a non-empty list of error names, e.g. [\"FnF.TaskTimeout\"]")
+    names = []
+    for index, name in enumerate(raw):
+        if not isinstance(name, str) or not _ERROR_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{key}[{index}]", name,
+                f"an error name is 1-{MAX_ERROR_NAME} letters, digits or _ . : - (e.g. FnF.ALL, FnF.TaskTimeout)",
+            )
+        names.append(name)
+    return tuple(names)
+
+
+def _retry_rules(key: str, raw: object) -> tuple[RetryRule, ...]:
+    rules = []
+    for index, item in enumerate(_rule_list(key, raw)):
+        where = f"{key}[{index}]"
+        _check_fields(where, item, ("errors", "intervalSeconds", "maxAttempts", "multiplier", "maxIntervalSeconds"))
+        if "errors" not in item:
+            raise ConfigError(f"{where}.errors", None, "required")
+        interval = _ranged(f"{where}.intervalSeconds", item.get("intervalSeconds", 1), 1, MAX_RETRY_INTERVAL_SECONDS)
+        max_interval = None
+        if item.get("maxIntervalSeconds") is not None:
+            max_interval = _ranged(
+                f"{where}.maxIntervalSeconds", item["maxIntervalSeconds"], interval, MAX_RETRY_INTERVAL_SECONDS
+            )
+        multiplier = _number(f"{where}.multiplier", item.get("multiplier", 2))
+        if not 1 <= multiplier <= 100:
+            raise ConfigError(f"{where}.multiplier", item.get("multiplier"), "must be between 1 and 100")
+        rules.append(
+            RetryRule(
+                errors=_errors(f"{where}.errors", item["errors"]),
+                interval_seconds=interval,
+                max_attempts=_ranged(f"{where}.maxAttempts", item.get("maxAttempts", 3), 1, MAX_RETRY_ATTEMPTS),
+                multiplier=int(multiplier) if multiplier.is_integer() else multiplier,
+                max_interval_seconds=max_interval,
+            )
+        )
+    return tuple(rules)
+
+
+def _catch_rules(key: str, raw: object) -> tuple[CatchRule, ...]:
+    rules = []
+    for index, item in enumerate(_rule_list(key, raw)):
+        where = f"{key}[{index}]"
+        _check_fields(where, item, ("errors", "status", "fail"))
+        if "errors" not in item:
+            raise ConfigError(f"{where}.errors", None, "required")
+        errors = _errors(f"{where}.errors", item["errors"])
+        if ("status" in item) == ("fail" in item):
+            raise ConfigError(
+                where, dict(item),
+                'give exactly one of "status" (end the flow with output {"status": ...}) '
+                'or "fail" ({"error": ..., "cause": ...}: end the flow failed)',
+            )
+        if "status" in item:
+            status = _text(f"{where}.status", item["status"])
+            if not 1 <= len(status) <= 256 or status.startswith("$"):
+                raise ConfigError(f"{where}.status", status, "must be 1-256 characters, not starting with $")
+            rules.append(CatchRule(errors=errors, status=status))
+            continue
+        fail = item["fail"]
+        if not isinstance(fail, Mapping):
+            raise ConfigError(f"{where}.fail", fail, 'expected an object {"error": ..., "cause": ...}')
+        _check_fields(f"{where}.fail", fail, ("error", "cause"))
+        error = _text(f"{where}.fail.error", fail.get("error"))
+        if not _ERROR_NAME.fullmatch(error):
+            raise ConfigError(f"{where}.fail.error", error, f"must be 1-{MAX_ERROR_NAME} letters, digits or _ . : -")
+        cause = _text(f"{where}.fail.cause", fail.get("cause", ""))
+        if len(cause) > MAX_CAUSE:
+            raise ConfigError(f"{where}.fail.cause", cause[:40] + "...", f"at most {MAX_CAUSE} characters")
+        rules.append(CatchRule(errors=errors, fail_error=error, fail_cause=cause or None))
+    return tuple(rules)
+
+
+# ---- the whole mapping ---------------------------------------------------------
+
+
+def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -> Settings:
+    """Validate full config keys (`mns-callback-flow:topicName`, `alicloud:region`) into Settings.
+
+    Values may be Pulumi's strings or already typed. Unknown project keys are
+    refused (a misspelt key must not be silently ignored); other namespaces
+    (provider credentials and the like) are not ours and are left alone.
+    """
+    prefix_ns = f"{PROJECT}:"
+    for key in sorted(values):
+        if key.startswith(prefix_ns) and key[len(prefix_ns):] not in PROJECT_KEYS:
+            raise ConfigError(key, values[key], f"unknown key; known keys: {', '.join(PROJECT_KEYS)}")
+
+    def get(name: str, default: object) -> object:
+        value = values.get(full_key(name))
+        return default if value is None else value
+
+    region = values.get(REGION_KEY)
+    if region is None or region == "":
+        raise ConfigError(REGION_KEY, region, "required: the region to deploy into, e.g. cn-hangzhou")
+    region = _text(REGION_KEY, region)
+    if not _REGION.fullmatch(region):
+        raise ConfigError(REGION_KEY, region, "expected a region id like cn-hangzhou, ap-southeast-1 or eu-central-1")
+
+    name_prefix = _text(full_key("namePrefix"), get("namePrefix", "")).strip()
+    if not name_prefix:
+        derived = f"mns-callback-{stack}"
+        if not _PREFIX.fullmatch(derived):
+            raise ConfigError(
+                full_key("namePrefix"), "",
+                f"unset, and the stack name {stack!r} gives an invalid prefix {derived!r}: set namePrefix "
+                "(1-40 letters, digits or hyphens, starting with a letter)",
+            )
+        name_prefix = derived
+    elif not _PREFIX.fullmatch(name_prefix):
+        raise ConfigError(
+            full_key("namePrefix"), name_prefix, "must be 1-40 letters, digits or hyphens, starting with a letter"
+        )
+
+    create_topic = _bool(full_key("createTopic"), get("createTopic", True))
+    topic_name = _text(full_key("topicName"), get("topicName", "")).strip()
+    if not topic_name:
+        if not create_topic:
+            raise ConfigError(
+                full_key("topicName"), "", "required when createTopic is false: name the existing topic to publish to"
+            )
+        topic_name = f"{name_prefix}-topic"
+    if not _MNS_NAME.fullmatch(topic_name):
+        raise ConfigError(
+            full_key("topicName"), topic_name,
+            "an MNS topic name is 1-255 letters, digits or hyphens and starts with a letter or digit",
+        )
+
+    function_timeout = _ranged(
+        full_key("functionTimeoutSeconds"),
+        get("functionTimeoutSeconds", DEFAULT_FUNCTION_TIMEOUT_SECONDS),
+        MNS_ANSWER_BUDGET_SECONDS + 1,
+        MAX_FUNCTION_TIMEOUT_SECONDS,
+    )
+    memory_key = full_key("memorySize")
+    memory = _ranged(memory_key, get("memorySize", DEFAULT_MEMORY_MB), MIN_MEMORY_MB, MAX_MEMORY_MB)
+    if memory % MEMORY_STEP_MB:
+        raise ConfigError(memory_key, get("memorySize", None), f"must be a multiple of {MEMORY_STEP_MB} MB")
+
+    log_project = _optional_text(full_key("logProject"), get("logProject", ""))
+    log_store = _optional_text(full_key("logStore"), get("logStore", ""))
+    if (log_project is None) != (log_store is None):
+        missing = "logStore" if log_store is None else "logProject"
+        raise ConfigError(full_key(missing), "", "logProject and logStore are given together or not at all")
+    if log_project is not None and not _LOG_PROJECT.fullmatch(log_project):
+        raise ConfigError(
+            full_key("logProject"), log_project,
+            "a log project name is 3-63 lowercase letters, digits or hyphens, starting and ending with a letter or digit",
+        )
+    if log_store is not None and not _LOG_STORE.fullmatch(log_store):
+        raise ConfigError(
+            full_key("logStore"), log_store,
+            "a logstore name is 2-63 lowercase letters, digits, hyphens or underscores, "
+            "starting and ending with a letter or digit",
+        )
+
+    return Settings(
+        stack=stack,
+        region=region,
+        name_prefix=name_prefix,
+        topic_name=topic_name,
+        create_topic=create_topic,
+        subscription_name=f"{name_prefix}-callback-sub",
+        flow_name=f"{name_prefix}-flow",
+        function_name=f"{name_prefix}-callback",
+        function_compute=_choice(full_key("functionCompute"), get("functionCompute", "3.0"), FUNCTION_COMPUTE_VERSIONS),
+        runtime=_choice(full_key("runtime"), get("runtime", "python3.10"), RUNTIMES),
+        memory_size=memory,
+        function_timeout_seconds=function_timeout,
+        task_timeout_seconds=_ranged(
+            full_key("taskTimeoutSeconds"),
+            get("taskTimeoutSeconds", DEFAULT_TASK_TIMEOUT_SECONDS),
+            1,
+            MAX_TASK_TIMEOUT_SECONDS,
+        ),
+        task_retry=_retry_rules(full_key("taskRetry"), get("taskRetry", [])),
+        task_catch=_catch_rules(full_key("taskCatch"), get("taskCatch", [])),
+        notify_strategy=_choice(
+            full_key("notifyStrategy"), get("notifyStrategy", "EXPONENTIAL_DECAY_RETRY"), NOTIFY_STRATEGIES
+        ),
+        notify_content_format=_choice(
+            full_key("notifyContentFormat"), get("notifyContentFormat", "JSON"), NOTIFY_CONTENT_FORMATS
+        ),
+        verify_signature=_bool(full_key("verifySignature"), get("verifySignature", True)),
+        log_project=log_project,
+        log_store=log_store,
+    )
+
+
+def load_settings() -> Settings:
+    """Read the stack's config through Pulumi once and validate it."""
+    import pulumi  # only here: everything else in this module is pure
+
+    project, provider = pulumi.Config(), pulumi.Config("alicloud")
+    values: dict[str, object] = {full_key(name): project.get(name) for name in PROJECT_KEYS}
+    values[REGION_KEY] = provider.get("region")
+    return settings_from_mapping({k: v for k, v in values.items() if v is not None}, stack=pulumi.get_stack())

@@ -1,0 +1,241 @@
+"""The flow's FDL v1 document, built from settings and checked before it ships.
+
+Pure: same settings, same bytes. `localcloud/` interprets what this module
+emits, so the set of constructs is closed and listed here. The builder emits
+exactly:
+
+Document: `version: v1`, `type: flow`, `steps: [...]` (no flow-level mappings,
+so the flow's output is its `$local`: the output of the one step that produced
+output on the path taken).
+
+Step 1, always (DESIGN.md), keys in this order:
+  - `type: task`, `name: mns-topic-task`
+  - `resourceArn: acs:mns:::/topics/<topic>/messages` (empty region/account =
+    the flow's own; FACTS.md, docs 157027 / 130496)
+  - `pattern: waitForCallback`
+  - `timeoutSeconds: <int>` (always: no default is documented for
+    waitForCallback); on expiry the step fails with error `FnF.TaskTimeout`
+  - `inputMappings`: `{target: messageBody, source: $input.messageBody}`,
+    `{target: taskToken, source: $context.task.token}`
+  - `outputMappings`: `{target: status, source: $local.status}` (`$local` is the
+    JSON Output given to ReportTaskSucceeded)
+  - `serviceParams: {MessageBody: $}` (publish the whole mapped input as JSON text)
+  - `retry` (only if rules are configured): a list of
+    `{errors: [names], intervalSeconds: int, maxAttempts: int, multiplier: number}`
+    plus `maxIntervalSeconds: int` when set. Semantics (doc 122494): on an error
+    named in `errors` (or `FnF.ALL`), retry up to maxAttempts times, waiting
+    intervalSeconds * multiplier**n, capped at maxIntervalSeconds.
+  - `catch` (only if rules are configured): a list of `{errors: [names], goto: catch-<n>}`;
+    the first rule (in order) naming the error, or `FnF.ALL`, wins, after retries.
+  - `end: true` (only when catch steps follow, so the success path stops here).
+
+Then one generated step per catch rule n (1-based), in rule order, one of:
+  - `{type: pass, name: catch-<n>, outputMappings: [{target: status, source: <constant string>}], end: true}`:
+    the flow succeeds with output `{"status": <constant>}`. A `source` not
+    starting with `$` is a constant (FDL "Pass steps" outputs constants).
+  - `{type: fail, name: catch-<n>, error: <name>}` plus `cause: <text>` when set:
+    the flow fails with that error and cause.
+
+Nothing else (no choice/parallel/foreach/wait/succeed, no errorMappings).
+
+`validate_callback_step` also guards hand-edited documents: a flow whose MNS
+message does not carry `$context.task.token` would wait until its timeout for a
+callback that can never come (the CDK's `TaskTokenRequired` check, done here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from infra.config import CatchRule, RetryRule, Settings
+
+TASK_STEP_NAME = "mns-topic-task"
+TOKEN_SOURCE = "$context.task.token"
+TOKEN_TARGET = "taskToken"  # the field the handler reads from the message
+
+
+class FlowDefinitionError(ValueError):
+    """The flow definition cannot work as a callback flow; the message says why."""
+
+
+def topic_resource_arn(topic_name: str) -> str:
+    """ARN a task step publishes to (FACTS.md: empty region/account = the flow's own)."""
+    return f"acs:mns:::/topics/{topic_name}/messages"
+
+
+def _retry_entry(rule: RetryRule) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "errors": list(rule.errors),
+        "intervalSeconds": rule.interval_seconds,
+        "maxAttempts": rule.max_attempts,
+        "multiplier": rule.multiplier,
+    }
+    if rule.max_interval_seconds is not None:
+        entry["maxIntervalSeconds"] = rule.max_interval_seconds
+    return entry
+
+
+def _catch_step(name: str, rule: CatchRule) -> dict[str, Any]:
+    if rule.status is not None:
+        return {
+            "type": "pass",
+            "name": name,
+            "outputMappings": [{"target": "status", "source": rule.status}],
+            "end": True,
+        }
+    step: dict[str, Any] = {"type": "fail", "name": name, "error": rule.fail_error}
+    if rule.fail_cause:
+        step["cause"] = rule.fail_cause
+    return step
+
+
+def flow_definition_document(
+    settings: Settings | None = None,
+    *,
+    topic_name: str | None = None,
+    task_timeout_seconds: int | None = None,
+    task_retry: Iterable[RetryRule] = (),
+    task_catch: Iterable[CatchRule] = (),
+) -> dict[str, Any]:
+    """The FDL document as a dict (for tests and interpreters); see the module docstring."""
+    if settings is not None:
+        if topic_name is not None or task_timeout_seconds is not None or task_retry or task_catch:
+            raise TypeError("give either settings or keyword arguments, not both")
+        topic_name, task_timeout_seconds = settings.topic_name, settings.task_timeout_seconds
+        task_retry, task_catch = settings.task_retry, settings.task_catch
+    if not topic_name:
+        raise FlowDefinitionError("topic_name is required")
+    if isinstance(task_timeout_seconds, bool) or not isinstance(task_timeout_seconds, int) or task_timeout_seconds < 1:
+        raise FlowDefinitionError(f"task_timeout_seconds must be a positive integer, got {task_timeout_seconds!r}")
+    retry, catch = list(task_retry), list(task_catch)
+
+    task: dict[str, Any] = {
+        "type": "task",
+        "name": TASK_STEP_NAME,
+        "resourceArn": topic_resource_arn(topic_name),
+        "pattern": "waitForCallback",
+        "timeoutSeconds": task_timeout_seconds,
+        "inputMappings": [
+            {"target": "messageBody", "source": "$input.messageBody"},
+            {"target": TOKEN_TARGET, "source": TOKEN_SOURCE},
+        ],
+        "outputMappings": [{"target": "status", "source": "$local.status"}],
+        "serviceParams": {"MessageBody": "$"},
+    }
+    if retry:
+        task["retry"] = [_retry_entry(rule) for rule in retry]
+    names = [f"catch-{index}" for index in range(1, len(catch) + 1)]
+    if catch:
+        task["catch"] = [{"errors": list(rule.errors), "goto": name} for rule, name in zip(catch, names)]
+        task["end"] = True
+    steps = [task] + [_catch_step(name, rule) for rule, name in zip(catch, names)]
+    doc = {"version": "v1", "type": "flow", "steps": steps}
+    validate_callback_step(doc)
+    return doc
+
+
+class _Dumper(yaml.SafeDumper):
+    """Indents sequences under their key, as the FDL samples in the docs are written."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        return super().increase_indent(flow, False)
+
+
+def dump_definition(doc: Mapping[str, Any]) -> str:
+    """Deterministic YAML text of an FDL document (insertion order, no line wrapping)."""
+    return yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 20
+    )
+
+
+def build_flow_definition(settings: Settings | None = None, **kwargs: Any) -> str:
+    """The FDL v1 text the `fnf.Flow` resource receives as `definition`."""
+    return dump_definition(flow_definition_document(settings, **kwargs))
+
+
+# ---- validation of any document (built here or edited by hand) ---------------------
+
+
+def _is_callback_task(step: Mapping[str, Any]) -> bool:
+    return (
+        step.get("type") == "task"
+        and step.get("pattern") == "waitForCallback"
+        and str(step.get("resourceArn", "")).startswith("acs:mns:")
+    )
+
+
+def _check_callback_task(step: Mapping[str, Any]) -> None:
+    name = step.get("name", "?")
+    mappings = step.get("inputMappings") or []
+    if not isinstance(mappings, list) or not all(isinstance(m, Mapping) for m in mappings):
+        raise FlowDefinitionError(f"step {name!r}: inputMappings must be a list of {{target, source}} objects")
+    carries_token = any(m.get("target") == TOKEN_TARGET and m.get("source") == TOKEN_SOURCE for m in mappings)
+    if not carries_token:
+        raise FlowDefinitionError(
+            f"step {name!r} publishes to MNS with waitForCallback but no inputMapping "
+            f"{{target: {TOKEN_TARGET}, source: {TOKEN_SOURCE}}}: the callback handler could never "
+            "report the task, and the flow would wait until its timeout"
+        )
+    params = step.get("serviceParams")
+    body = params.get("MessageBody") if isinstance(params, Mapping) else None
+    if body != "$":
+        raise FlowDefinitionError(
+            f"step {name!r}: serviceParams.MessageBody is {body!r}, expected '$' "
+            f"(the whole mapped input, so the published message carries {TOKEN_TARGET})"
+        )
+    timeout = step.get("timeoutSeconds")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise FlowDefinitionError(
+            f"step {name!r}: timeoutSeconds is {timeout!r}; a waitForCallback step needs a positive "
+            "timeoutSeconds (no default is documented)"
+        )
+
+
+def _check_steps(steps: object, where: str) -> int:
+    """Check one list of sibling steps; return how many callback tasks it holds."""
+    if not isinstance(steps, list) or not steps:
+        raise FlowDefinitionError(f"{where}: steps must be a non-empty list")
+    names = [step.get("name") if isinstance(step, Mapping) else None for step in steps]
+    if None in names or len(set(names)) != len(names):
+        raise FlowDefinitionError(f"{where}: every step needs a unique name, got {names!r}")
+    found = 0
+    for step in steps:
+        if _is_callback_task(step):
+            _check_callback_task(step)
+            found += 1
+        for rule in step.get("catch") or []:
+            target = rule.get("goto") if isinstance(rule, Mapping) else None
+            if target not in names:
+                raise FlowDefinitionError(
+                    f"step {step['name']!r}: catch goto {target!r} is not a sibling step (FDL: goto targets "
+                    "a step beside the task step)"
+                )
+        for nested_key in ("steps",):
+            if nested_key in step:
+                found += _check_steps(step[nested_key], f"{where}/{step['name']}")
+        for branch in step.get("branches") or []:
+            found += _check_steps(branch.get("steps") if isinstance(branch, Mapping) else None,
+                                  f"{where}/{step['name']}")
+    return found
+
+
+def validate_callback_step(doc: Mapping[str, Any]) -> None:
+    """Refuse a definition whose MNS message cannot carry the task token.
+
+    Works on any FDL v1 document dict: each waitForCallback task step that
+    publishes to MNS must map `$context.task.token` to `taskToken`, publish
+    `MessageBody: $` and set `timeoutSeconds`; at least one such step must exist.
+    """
+    if not isinstance(doc, Mapping):
+        raise FlowDefinitionError(f"a flow definition is a mapping, got {type(doc).__name__}")
+    if doc.get("version") != "v1" or doc.get("type") != "flow":
+        raise FlowDefinitionError(
+            f"expected version: v1 and type: flow, got version={doc.get('version')!r} type={doc.get('type')!r}"
+        )
+    if _check_steps(doc.get("steps"), "flow") == 0:
+        raise FlowDefinitionError(
+            "no task step with pattern waitForCallback publishing to an MNS topic (resourceArn acs:mns:...)"
+        )

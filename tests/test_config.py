@@ -1,0 +1,280 @@
+"""Settings: defaults, typed parsing and one test per rule, with its message."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from infra.config import (
+    PROJECT_KEYS,
+    CatchRule,
+    ConfigError,
+    RetryRule,
+    Settings,
+    full_key,
+    settings_from_mapping,
+)
+
+BASE = {"alicloud:region": "cn-hangzhou", "mns-callback-flow:topicName": "demo-topic"}
+
+
+def settings(stack: str = "dev", **project: object) -> Settings:
+    values = dict(BASE)
+    values.update({full_key(k): v for k, v in project.items()})
+    return settings_from_mapping(values, stack=stack)
+
+
+def rejected(key: str, value: object, *fragments: str, stack: str = "dev", base: dict | None = None) -> ConfigError:
+    values = dict(BASE if base is None else base)
+    values[key] = value
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(values, stack=stack)
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return caught.value
+
+
+def test_defaults() -> None:
+    s = settings_from_mapping({"alicloud:region": "cn-hangzhou"}, stack="dev")
+    assert s == Settings(
+        stack="dev",
+        region="cn-hangzhou",
+        name_prefix="mns-callback-dev",
+        topic_name="mns-callback-dev-topic",
+        create_topic=True,
+        subscription_name="mns-callback-dev-callback-sub",
+        flow_name="mns-callback-dev-flow",
+        function_name="mns-callback-dev-callback",
+        function_compute="3.0",
+        runtime="python3.10",
+        memory_size=256,
+        function_timeout_seconds=10,
+        task_timeout_seconds=3600,
+        task_retry=(),
+        task_catch=(),
+        notify_strategy="EXPONENTIAL_DECAY_RETRY",
+        notify_content_format="JSON",
+        verify_signature=True,
+        log_project=None,
+        log_store=None,
+    )
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings().topic_name = "x"  # type: ignore[misc]
+
+
+def test_pulumi_string_forms_are_parsed() -> None:
+    s = settings(
+        createTopic="false", verifySignature="False", taskTimeoutSeconds="600", memorySize="512",
+        functionTimeoutSeconds="30", functionCompute="2.0", runtime="python3.12",
+        notifyStrategy="BACKOFF_RETRY", notifyContentFormat="XML",
+        logProject="my-logs", logStore="callback_store", namePrefix="shop",
+    )
+    assert (s.create_topic, s.verify_signature, s.task_timeout_seconds, s.memory_size) == (False, False, 600, 512)
+    assert (s.function_timeout_seconds, s.function_compute, s.runtime) == (30, "2.0", "python3.12")
+    assert (s.notify_strategy, s.notify_content_format) == ("BACKOFF_RETRY", "XML")
+    assert (s.log_project, s.log_store) == ("my-logs", "callback_store")
+    assert (s.flow_name, s.function_name, s.subscription_name) == ("shop-flow", "shop-callback", "shop-callback-sub")
+
+
+def test_typed_values_are_accepted() -> None:
+    s = settings(createTopic=True, verifySignature=True, taskTimeoutSeconds=60, memorySize=128)
+    assert (s.create_topic, s.verify_signature, s.task_timeout_seconds, s.memory_size) == (True, True, 60, 128)
+
+
+def test_name_prefix_defaults_to_the_stack() -> None:
+    s = settings_from_mapping({"alicloud:region": "us-west-1"}, stack="prod")
+    assert (s.name_prefix, s.topic_name, s.flow_name) == ("mns-callback-prod", "mns-callback-prod-topic",
+                                                        "mns-callback-prod-flow")
+
+
+def test_stack_name_that_makes_a_bad_prefix_asks_for_name_prefix() -> None:
+    rejected("alicloud:region", "cn-hangzhou", "namePrefix", "'my.stack'", stack="my.stack")
+
+
+@pytest.mark.parametrize("region", ["cn-hangzhou", "ap-southeast-1", "us-west-1", "eu-central-1",
+                                    "cn-shanghai-finance-1"])
+def test_regions_accepted(region: str) -> None:
+    assert settings_from_mapping({"alicloud:region": region}).region == region
+
+
+@pytest.mark.parametrize("region", ["hangzhou", "CN-HANGZHOU", "cn_hangzhou", "cn-hangzhou ", "1-2", ""])
+def test_bad_region(region: str) -> None:
+    rejected("alicloud:region", region, "alicloud:region")
+
+
+def test_region_required() -> None:
+    with pytest.raises(ConfigError, match="alicloud:region.*required"):
+        settings_from_mapping({})
+
+
+@pytest.mark.parametrize("name", ["a", "9lives", "topic-1", "A" * 255])
+def test_topic_names_accepted(name: str) -> None:
+    assert settings(topicName=name).topic_name == name
+
+
+@pytest.mark.parametrize("name", ["-topic", "my_topic", "my.topic", "tópico", "A" * 256, "a b"])
+def test_bad_topic_name(name: str) -> None:
+    rejected(full_key("topicName"), name, "mns-callback-flow:topicName", "MNS topic name", "1-255")
+
+
+def test_existing_topic_must_be_named() -> None:
+    rejected(full_key("createTopic"), "false", "topicName", "createTopic is false",
+             base={"alicloud:region": "cn-hangzhou"})
+
+
+@pytest.mark.parametrize("key", ["createTopic", "verifySignature"])
+@pytest.mark.parametrize("value", ["yes", "1", "TRUE", 1, "on"])
+def test_bad_booleans(key: str, value: object) -> None:
+    rejected(full_key(key), value, f"mns-callback-flow:{key}", "expected a boolean")
+
+
+@pytest.mark.parametrize("value, rule", [("0", "between 1 and 31536000"), ("31536001", "between 1 and 31536000"),
+                                         ("1h", "expected an integer"), (1.5, "expected an integer"),
+                                         (True, "expected an integer")])
+def test_bad_task_timeout(value: object, rule: str) -> None:
+    rejected(full_key("taskTimeoutSeconds"), value, "mns-callback-flow:taskTimeoutSeconds", rule)
+
+
+@pytest.mark.parametrize("value", ["3", "3.0 ", "1.0", 3.0])
+def test_bad_function_compute(value: object) -> None:
+    rejected(full_key("functionCompute"), value, "functionCompute")
+
+
+@pytest.mark.parametrize("value", ["python3.11", "python3", "nodejs18"])
+def test_bad_runtime(value: str) -> None:
+    rejected(full_key("runtime"), value, "runtime", "python3.10, python3.9, python3.12")
+
+
+@pytest.mark.parametrize("value, rule", [("64", "between 128 and 32768"), ("32832", "between 128 and 32768"),
+                                         ("200", "multiple of 64")])
+def test_bad_memory_size(value: str, rule: str) -> None:
+    rejected(full_key("memorySize"), value, "memorySize", rule)
+
+
+@pytest.mark.parametrize("value", ["5", "0", "86401"])
+def test_bad_function_timeout(value: str) -> None:
+    rejected(full_key("functionTimeoutSeconds"), value, "functionTimeoutSeconds", "between 6 and 86400")
+
+
+def test_bad_notify_settings() -> None:
+    rejected(full_key("notifyStrategy"), "LINEAR", "notifyStrategy", "EXPONENTIAL_DECAY_RETRY, BACKOFF_RETRY")
+    rejected(full_key("notifyContentFormat"), "json", "notifyContentFormat", "JSON, XML, SIMPLIFIED")
+
+
+def test_log_settings_come_together() -> None:
+    rejected(full_key("logProject"), "my-logs", "mns-callback-flow:logStore", "together")
+    rejected(full_key("logStore"), "store", "mns-callback-flow:logProject", "together")
+
+
+def test_bad_log_names() -> None:
+    base = dict(BASE, **{full_key("logStore"): "store"})
+    rejected(full_key("logProject"), "My-Logs", "logProject", "3-63 lowercase", base=base)
+    base = dict(BASE, **{full_key("logProject"): "my-logs"})
+    rejected(full_key("logStore"), "-store", "logStore", "2-63 lowercase", base=base)
+
+
+def test_bad_name_prefix() -> None:
+    rejected(full_key("namePrefix"), "9shop", "namePrefix", "starting with a letter")
+    rejected(full_key("namePrefix"), "a" * 41, "namePrefix", "1-40")
+
+
+def test_unknown_project_key_is_refused() -> None:
+    rejected(full_key("topicname"), "x", "mns-callback-flow:topicname", "unknown key")
+
+
+def test_other_namespaces_are_left_alone() -> None:
+    assert settings_from_mapping(dict(BASE, **{"alicloud:profile": "default"})).region == "cn-hangzhou"
+
+
+def test_non_string_text_is_named() -> None:
+    rejected(full_key("topicName"), 123, "topicName", "expected a string, got int")
+
+
+def test_retry_rules_json_text_and_structured() -> None:
+    text = '[{"errors": ["FnF.ALL"], "intervalSeconds": 2, "maxAttempts": 5, "multiplier": 1.5, ' \
+           '"maxIntervalSeconds": 60}]'
+    expected = (RetryRule(("FnF.ALL",), 2, 5, 1.5, 60),)
+    assert settings(taskRetry=text).task_retry == expected
+    assert settings(taskRetry=[{"errors": ["FnF.ALL"], "intervalSeconds": 2, "maxAttempts": 5,
+                                "multiplier": 1.5, "maxIntervalSeconds": 60}]).task_retry == expected
+    assert settings(taskRetry='[{"errors": ["FC.ResourceThrottled"]}]').task_retry == (
+        RetryRule(("FC.ResourceThrottled",), 1, 3, 2, None),)
+    assert settings(taskRetry="").task_retry == ()
+
+
+@pytest.mark.parametrize("value, fragments", [
+    ("{not json", ("taskRetry", "JSON list")),
+    ('{"errors": ["FnF.ALL"]}', ("taskRetry", "list of objects")),
+    ('["FnF.ALL"]', ("taskRetry[0]", "expected an object")),
+    ('[{"intervalSeconds": 1}]', ("taskRetry[0].errors", "required")),
+    ('[{"errors": []}]', ("taskRetry[0].errors", "non-empty list")),
+    ('[{"errors": "FnF.ALL"}]', ("taskRetry[0].errors", "non-empty list")),
+    ('[{"errors": ["bad name"]}]', ("taskRetry[0].errors[0]", "error name")),
+    ('[{"errors": ["FnF.ALL"], "intervalSeconds": 0}]', ("intervalSeconds", "between 1 and 86400")),
+    ('[{"errors": ["FnF.ALL"], "intervalSeconds": 10, "maxIntervalSeconds": 5}]',
+     ("maxIntervalSeconds", "between 10 and 86400")),
+    ('[{"errors": ["FnF.ALL"], "maxAttempts": 0}]', ("maxAttempts", "between 1 and 100")),
+    ('[{"errors": ["FnF.ALL"], "multiplier": 0.5}]', ("multiplier", "between 1 and 100")),
+    ('[{"errors": ["FnF.ALL"], "multiplier": "x"}]', ("multiplier", "expected a number")),
+    ('[{"errors": ["FnF.ALL"], "backoff": 2}]', ("taskRetry[0].backoff", "unknown field")),
+])
+def test_bad_retry_rules(value: str, fragments: tuple[str, ...]) -> None:
+    rejected(full_key("taskRetry"), value, *fragments)
+
+
+def test_catch_rules() -> None:
+    s = settings(taskCatch='[{"errors": ["FnF.TaskTimeout"], "status": "timeout"}, '
+                           '{"errors": ["FnF.ALL"], "fail": {"error": "CallbackFailed", "cause": "why"}}, '
+                           '{"errors": ["X"], "fail": {"error": "Y"}}]')
+    assert s.task_catch == (
+        CatchRule(("FnF.TaskTimeout",), status="timeout"),
+        CatchRule(("FnF.ALL",), fail_error="CallbackFailed", fail_cause="why"),
+        CatchRule(("X",), fail_error="Y"),
+    )
+
+
+@pytest.mark.parametrize("value, fragments", [
+    ('[{"errors": ["FnF.ALL"]}]', ("taskCatch[0]", "exactly one of")),
+    ('[{"errors": ["FnF.ALL"], "status": "a", "fail": {"error": "E"}}]', ("taskCatch[0]", "exactly one of")),
+    ('[{"errors": ["FnF.ALL"], "status": "$local.x"}]', ("taskCatch[0].status", "not starting with $")),
+    ('[{"errors": ["FnF.ALL"], "status": ""}]', ("taskCatch[0].status", "1-256")),
+    ('[{"errors": ["FnF.ALL"], "fail": "E"}]', ("taskCatch[0].fail", "expected an object")),
+    ('[{"errors": ["FnF.ALL"], "fail": {"cause": "c"}}]', ("taskCatch[0].fail.error", "expected a string")),
+    ('[{"errors": ["FnF.ALL"], "fail": {"error": "has space"}}]', ("taskCatch[0].fail.error", "1-128")),
+    ('[{"errors": ["FnF.ALL"], "fail": {"error": "E", "code": 1}}]', ("taskCatch[0].fail.code", "unknown field")),
+    ('[{"errors": ["FnF.ALL"], "goto": "x", "status": "s"}]', ("taskCatch[0].goto", "unknown field")),
+    ('[{"status": "s"}]', ("taskCatch[0].errors", "required")),
+])
+def test_bad_catch_rules(value: str, fragments: tuple[str, ...]) -> None:
+    rejected(full_key("taskCatch"), value, *fragments)
+
+
+def test_long_fail_cause_is_refused() -> None:
+    value = [{"errors": ["FnF.ALL"], "fail": {"error": "E", "cause": "c" * 4097}}]
+    rejected(full_key("taskCatch"), value, "taskCatch[0].fail.cause", "at most 4096")
+
+
+def test_error_names_key_value_and_rule() -> None:
+    err = rejected(full_key("memorySize"), "200", "mns-callback-flow:memorySize='200'")
+    assert (err.key, err.value) == ("mns-callback-flow:memorySize", "200")
+    assert isinstance(err, ValueError)
+
+
+BAD_VALUE = {
+    "namePrefix": "-x", "topicName": "_x", "createTopic": "yes", "functionCompute": "4.0", "runtime": "go",
+    "memorySize": "1", "functionTimeoutSeconds": "1", "taskTimeoutSeconds": "0", "taskRetry": "{",
+    "taskCatch": "{", "notifyStrategy": "x", "notifyContentFormat": "x", "verifySignature": "x",
+    "logProject": "X", "logStore": "X",
+}
+
+
+@pytest.mark.parametrize("key", PROJECT_KEYS)
+def test_every_project_key_is_validated(key: str) -> None:
+    # A key that is known but never consulted would be silently ignored.
+    base = dict(BASE, **{full_key("logProject"): "my-logs", full_key("logStore"): "store"})
+    rejected(full_key(key), BAD_VALUE[key], f"mns-callback-flow:{key}", base=base)

@@ -1,0 +1,223 @@
+"""The FDL document: content, byte stability, catch routes and the token check."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from infra.config import CatchRule, RetryRule, full_key, settings_from_mapping
+from infra.flow_definition import (
+    FlowDefinitionError,
+    build_flow_definition,
+    flow_definition_document,
+    validate_callback_step,
+)
+
+DESIGN_STEP = {
+    "type": "task",
+    "name": "mns-topic-task",
+    "resourceArn": "acs:mns:::/topics/demo-topic/messages",
+    "pattern": "waitForCallback",
+    "timeoutSeconds": 600,
+    "inputMappings": [
+        {"target": "messageBody", "source": "$input.messageBody"},
+        {"target": "taskToken", "source": "$context.task.token"},
+    ],
+    "outputMappings": [{"target": "status", "source": "$local.status"}],
+    "serviceParams": {"MessageBody": "$"},
+}
+
+
+def test_plain_definition_is_the_design_step_plus_timeout() -> None:
+    text = build_flow_definition(topic_name="demo-topic", task_timeout_seconds=600)
+    assert yaml.safe_load(text) == {"version": "v1", "type": "flow", "steps": [DESIGN_STEP]}
+
+
+def test_exact_text() -> None:
+    text = build_flow_definition(topic_name="demo-topic", task_timeout_seconds=600)
+    assert text == (
+        "version: v1\n"
+        "type: flow\n"
+        "steps:\n"
+        "  - type: task\n"
+        "    name: mns-topic-task\n"
+        "    resourceArn: acs:mns:::/topics/demo-topic/messages\n"
+        "    pattern: waitForCallback\n"
+        "    timeoutSeconds: 600\n"
+        "    inputMappings:\n"
+        "      - target: messageBody\n"
+        "        source: $input.messageBody\n"
+        "      - target: taskToken\n"
+        "        source: $context.task.token\n"
+        "    outputMappings:\n"
+        "      - target: status\n"
+        "        source: $local.status\n"
+        "    serviceParams:\n"
+        "      MessageBody: $\n"
+    )
+
+
+def _settings(**project: object):
+    values = {"alicloud:region": "cn-hangzhou", full_key("topicName"): "demo-topic"}
+    values.update({full_key(k): v for k, v in project.items()})
+    return settings_from_mapping(values)
+
+
+RULES = {
+    "taskTimeoutSeconds": "120",
+    "taskRetry": '[{"errors": ["FC.ResourceThrottled", "FnF.ALL"], "intervalSeconds": 2, "multiplier": 1.5,'
+              ' "maxIntervalSeconds": 30}]',
+    "taskCatch": '[{"errors": ["FnF.TaskTimeout"], "status": "timeout"},'
+              ' {"errors": ["FnF.ALL"], "fail": {"error": "CallbackFailed", "cause": "the callback failed"}},'
+              ' {"errors": ["Other"], "fail": {"error": "E"}}]',
+}
+
+
+def test_retry_and_catch_from_settings() -> None:
+    doc = yaml.safe_load(build_flow_definition(_settings(**RULES)))
+    task, timeout_step, fail_step, bare_fail = doc["steps"]
+    assert task["timeoutSeconds"] == 120
+    assert task["retry"] == [{"errors": ["FC.ResourceThrottled", "FnF.ALL"], "intervalSeconds": 2,
+                              "maxAttempts": 3, "multiplier": 1.5, "maxIntervalSeconds": 30}]
+    assert task["catch"] == [{"errors": ["FnF.TaskTimeout"], "goto": "catch-1"},
+                             {"errors": ["FnF.ALL"], "goto": "catch-2"},
+                             {"errors": ["Other"], "goto": "catch-3"}]
+    assert task["end"] is True  # the success path must not fall into the catch steps
+    assert timeout_step == {"type": "pass", "name": "catch-1",
+                            "outputMappings": [{"target": "status", "source": "timeout"}], "end": True}
+    assert fail_step == {"type": "fail", "name": "catch-2", "error": "CallbackFailed",
+                         "cause": "the callback failed"}
+    assert bare_fail == {"type": "fail", "name": "catch-3", "error": "E"}
+    # Everything else of the design step is unchanged.
+    for key, value in DESIGN_STEP.items():
+        if key not in ("resourceArn", "timeoutSeconds"):
+            assert task[key] == value
+
+
+def test_status_that_looks_like_a_number_stays_a_string() -> None:
+    doc = yaml.safe_load(build_flow_definition(_settings(taskCatch='[{"errors": ["FnF.ALL"], "status": "404"}]')))
+    assert doc["steps"][1]["outputMappings"][0]["source"] == "404"
+
+
+def test_without_catch_there_is_no_end_and_one_step() -> None:
+    doc = flow_definition_document(_settings())
+    assert len(doc["steps"]) == 1 and "end" not in doc["steps"][0] and "catch" not in doc["steps"][0]
+
+
+def test_same_input_same_bytes() -> None:
+    first = build_flow_definition(_settings(**RULES))
+    for _ in range(3):
+        assert build_flow_definition(_settings(**RULES)) == first
+    assert first.encode("utf-8") == build_flow_definition(_settings(**RULES)).encode("utf-8")
+
+
+def test_settings_and_keywords_agree() -> None:
+    s = _settings(**RULES)
+    assert build_flow_definition(s) == build_flow_definition(
+        topic_name=s.topic_name, task_timeout_seconds=s.task_timeout_seconds,
+        task_retry=s.task_retry, task_catch=s.task_catch,
+    )
+    with pytest.raises(TypeError):
+        build_flow_definition(s, topic_name="other")
+
+
+def test_long_cause_is_not_wrapped() -> None:
+    cause = "word " * 300
+    text = build_flow_definition(topic_name="t", task_timeout_seconds=5,
+                                 task_catch=[CatchRule(("FnF.ALL",), fail_error="E", fail_cause=cause.strip())])
+    assert yaml.safe_load(text)["steps"][1]["cause"] == cause.strip()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"topic_name": "", "task_timeout_seconds": 5}, "topic_name"),
+    ({"topic_name": "t", "task_timeout_seconds": 0}, "task_timeout_seconds"),
+    ({"topic_name": "t", "task_timeout_seconds": True}, "task_timeout_seconds"),
+    ({"topic_name": "t"}, "task_timeout_seconds"),
+])
+def test_bad_builder_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(FlowDefinitionError, match=message):
+        build_flow_definition(**kwargs)
+
+
+def test_retry_rule_defaults_are_written_out() -> None:
+    doc = flow_definition_document(topic_name="t", task_timeout_seconds=5, task_retry=[RetryRule(("FnF.ALL",))])
+    assert doc["steps"][0]["retry"] == [{"errors": ["FnF.ALL"], "intervalSeconds": 1, "maxAttempts": 3,
+                                         "multiplier": 2}]
+
+
+# ---- the token check on hand-edited documents ----------------------------------------
+
+
+def _doc() -> dict:
+    return {"version": "v1", "type": "flow", "steps": [copy.deepcopy(DESIGN_STEP)]}
+
+
+def test_design_document_passes() -> None:
+    validate_callback_step(_doc())
+
+
+def test_missing_token_mapping_is_refused() -> None:
+    doc = _doc()
+    doc["steps"][0]["inputMappings"] = [{"target": "messageBody", "source": "$input.messageBody"}]
+    with pytest.raises(FlowDefinitionError, match=r"mns-topic-task.*\$context\.task\.token"):
+        validate_callback_step(doc)
+
+
+def test_token_under_another_name_is_refused() -> None:
+    doc = _doc()
+    doc["steps"][0]["inputMappings"][1]["target"] = "token"
+    with pytest.raises(FlowDefinitionError, match="taskToken"):
+        validate_callback_step(doc)
+
+
+def test_message_body_that_drops_the_token_is_refused() -> None:
+    doc = _doc()
+    doc["steps"][0]["serviceParams"] = {"MessageBody": "$input.messageBody"}
+    with pytest.raises(FlowDefinitionError, match="MessageBody"):
+        validate_callback_step(doc)
+    del doc["steps"][0]["serviceParams"]
+    with pytest.raises(FlowDefinitionError, match="MessageBody"):
+        validate_callback_step(doc)
+
+
+def test_missing_timeout_is_refused() -> None:
+    doc = _doc()
+    del doc["steps"][0]["timeoutSeconds"]
+    with pytest.raises(FlowDefinitionError, match="timeoutSeconds"):
+        validate_callback_step(doc)
+
+
+def test_no_callback_step_is_refused() -> None:
+    doc = _doc()
+    doc["steps"][0]["pattern"] = "requestResponse"
+    with pytest.raises(FlowDefinitionError, match="no task step with pattern waitForCallback"):
+        validate_callback_step(doc)
+
+
+def test_nested_callback_step_is_checked() -> None:
+    inner = copy.deepcopy(DESIGN_STEP)
+    del inner["inputMappings"][1]
+    doc = {"version": "v1", "type": "flow",
+           "steps": [{"type": "parallel", "name": "p", "branches": [{"steps": [inner]}]}]}
+    with pytest.raises(FlowDefinitionError, match="taskToken"):
+        validate_callback_step(doc)
+
+
+def test_catch_goto_must_name_a_sibling() -> None:
+    doc = _doc()
+    doc["steps"][0]["catch"] = [{"errors": ["FnF.ALL"], "goto": "nowhere"}]
+    with pytest.raises(FlowDefinitionError, match="nowhere"):
+        validate_callback_step(doc)
+
+
+@pytest.mark.parametrize("doc, message", [
+    ([], "mapping"),
+    ({"version": "v2", "type": "flow", "steps": []}, "version: v1"),
+    ({"version": "v1", "type": "flow", "steps": []}, "non-empty"),
+    ({"version": "v1", "type": "flow", "steps": [DESIGN_STEP, DESIGN_STEP]}, "unique name"),
+])
+def test_malformed_documents(doc: object, message: str) -> None:
+    with pytest.raises(FlowDefinitionError, match=message):
+        validate_callback_step(doc)  # type: ignore[arg-type]
