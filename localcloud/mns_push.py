@@ -1,0 +1,364 @@
+"""MNS-like HTTP push: signing identity, certificate server, push builder, pusher.
+
+What MNS does when a topic pushes to an HTTP subscription (MNS API "HTTP
+endpoint" / topic-message-http-subscription-signature docs; official sample
+aliyun-mns-python-sdk ``sample/topic/server.py``; a real signed push published
+in cnryb/verify-signature):
+
+* ``POST`` to the endpoint's path (``/notifications`` when the URL has none);
+* headers ``Content-Type``, ``Content-MD5``, ``Date`` (RFC 1123, GMT),
+  ``x-mns-version: 2015-06-06``, ``x-mns-request-id``,
+  ``x-mns-signing-cert-url`` (base64 of the certificate's URL) and
+  ``Authorization`` = base64 RSA-SHA1 PKCS#1 v1.5 signature of
+  ``METHOD\\nContent-MD5\\nContent-Type\\nDate\\n`` + every ``x-mns-*`` header,
+  lowercased and sorted, as ``name:value\\n`` + the request path;
+* bodies: XML ``<Notification xmlns="http://mns.aliyuncs.com/doc/v1/">``, JSON
+  with the same fields, or SIMPLIFIED: the raw message, its metadata in
+  ``x-mns-message-id`` / ``x-mns-message-tag`` and, as the real push shows,
+  ``x-mns-publish-time``, ``x-mns-subscriber``, ``x-mns-subscription-name``,
+  ``x-mns-topic-name``, ``x-mns-topic-owner``.
+
+The real push carries ``Content-MD5`` as the upper-case hex MD5 of the body,
+``Content-Type: text/plain;charset=utf-8`` for SIMPLIFIED; we use the same hex
+form for every format. Success is any 2xx within 5 s; otherwise the message is
+redelivered per the subscription's strategy (``retry_delays``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import http.client
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler
+from random import Random
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+from localcloud.loopback import LoopbackServer
+
+MNS_VERSION = "2015-06-06"
+XML_NAMESPACE = "http://mns.aliyuncs.com/doc/v1/"
+FORMATS = ("XML", "JSON", "SIMPLIFIED")
+STRATEGIES = ("BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY")
+CONTENT_TYPES = {
+    "XML": "text/xml;charset=utf-8",
+    "JSON": "application/json;charset=utf-8",
+    "SIMPLIFIED": "text/plain;charset=utf-8",
+}
+# An endpoint must answer 2xx within this many seconds (MNS HTTP endpoint docs).
+PUSH_TIMEOUT_SECONDS = 5.0
+CERT_PATH = "/x509_public_certificate.pem"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A published message: body text, id (32 upper hex), tag, publish time in ms."""
+
+    body: str
+    message_id: str = field(default_factory=lambda: secrets.token_hex(16).upper())
+    tag: str = ""
+    publish_time_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    @property
+    def md5(self) -> str:
+        return hashlib.md5(self.body.encode()).hexdigest().upper()
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """An HTTP subscription: where to push, in which format, with which retry strategy."""
+
+    endpoint: str
+    topic_name: str = "topic"
+    subscription_name: str = "subscription"
+    topic_owner: str = "1234567890123456"
+    notify_format: str = "JSON"
+    notify_strategy: str = "BACKOFF_RETRY"
+
+    def __post_init__(self) -> None:
+        if self.notify_format not in FORMATS:
+            raise ValueError(f"notify_format must be one of {', '.join(FORMATS)}, "
+                             f"got {self.notify_format!r}")
+        if self.notify_strategy not in STRATEGIES:
+            raise ValueError(f"notify_strategy must be one of {', '.join(STRATEGIES)}, "
+                             f"got {self.notify_strategy!r}")
+        url = urlsplit(self.endpoint)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"endpoint must be an http(s) URL, got {self.endpoint!r}")
+
+    @property
+    def path(self) -> str:
+        """The request path MNS posts to: the endpoint's path, else ``/notifications``."""
+        url = urlsplit(self.endpoint)
+        path = url.path or "/notifications"
+        return f"{path}?{url.query}" if url.query else path
+
+
+# --------------------------------------------------------------------------- signing
+
+def string_to_sign(method: str, headers: Mapping[str, str], path: str) -> str:
+    """The text MNS signs; header names are matched case-insensitively, missing ones are ''."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    parts = [method.upper(), lower.get("content-md5", ""), lower.get("content-type", ""),
+             lower.get("date", "")]
+    mns = sorted(f"{k}:{v}" for k, v in lower.items() if k.startswith("x-mns-"))
+    return "\n".join(parts + mns + [path])
+
+
+def sign_push(private_key: rsa.RSAPrivateKey, method: str, headers: Mapping[str, str],
+              path: str) -> str:
+    """``Authorization`` value: base64 RSA-SHA1 PKCS#1 v1.5 over ``string_to_sign``."""
+    signature = private_key.sign(string_to_sign(method, headers, path).encode(),
+                                 padding.PKCS1v15(), hashes.SHA1())
+    return base64.b64encode(signature).decode()
+
+
+class SigningIdentity:
+    """A fresh RSA key and a self-signed certificate naming it, like MNS's ``notify`` cert."""
+
+    def __init__(self, key_size: int = 2048) -> None:
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+        name = x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "localcloud"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Mns"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "notify"),
+        ])
+        now = dt.datetime.now(dt.UTC)
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name).issuer_name(name)
+            .public_key(self.private_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.private_key, hashes.SHA256())
+        )
+        self.certificate_pem = self.certificate.public_bytes(serialization.Encoding.PEM)
+
+
+class _CertHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        owner: CertServer = self.server.owner  # type: ignore[attr-defined]
+        if self.path != CERT_PATH:
+            self.send_error(404)
+            return
+        with owner._lock:
+            owner.fetches += 1
+        data = owner.identity.certificate_pem
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-pem-file")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class CertServer(LoopbackServer):
+    """Serves the identity's certificate PEM at ``cert_url``; counts fetches (to check caching)."""
+
+    def __init__(self, identity: SigningIdentity | None = None, port: int = 0) -> None:
+        super().__init__(_CertHandler, port)
+        self.identity = identity or SigningIdentity()
+        self.fetches = 0
+        self._lock = threading.Lock()
+
+    @property
+    def cert_url(self) -> str:
+        return self.url + CERT_PATH
+
+    @property
+    def url_prefix(self) -> str:
+        """What the handler's ``MNS_CERT_URL_PREFIXES`` must allow."""
+        return self.url + "/"
+
+
+# --------------------------------------------------------------------------- building
+
+def notification_fields(message: Message, subscription: Subscription) -> dict[str, str]:
+    """The notification's fields, all strings, in the documented order."""
+    return {
+        "TopicOwner": subscription.topic_owner,
+        "TopicName": subscription.topic_name,
+        "Subscriber": subscription.topic_owner,
+        "SubscriptionName": subscription.subscription_name,
+        "MessageId": message.message_id,
+        "Message": message.body,
+        "MessageMD5": message.md5,
+        "MessageTag": message.tag,
+        "PublishTime": str(message.publish_time_ms),
+    }
+
+
+def render_body(message: Message, subscription: Subscription) -> bytes:
+    fmt = subscription.notify_format
+    if fmt == "SIMPLIFIED":
+        return message.body.encode()
+    fields = notification_fields(message, subscription)
+    if fmt == "JSON":
+        return json.dumps(fields, ensure_ascii=False).encode()
+    children = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in fields.items())
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n'
+            f'<Notification xmlns="{XML_NAMESPACE}">{children}</Notification>').encode()
+
+
+def build_push(message: Message, subscription: Subscription, *, private_key: rsa.RSAPrivateKey,
+               cert_url: str, date: str | None = None,
+               request_id: str | None = None) -> tuple[str, dict[str, str], bytes]:
+    """``(path, headers, body)`` of the signed POST MNS would send for ``message``."""
+    body = render_body(message, subscription)
+    headers = {
+        "Content-Type": CONTENT_TYPES[subscription.notify_format],
+        "Content-MD5": hashlib.md5(body).hexdigest().upper(),
+        "Date": date or formatdate(usegmt=True),
+        "x-mns-version": MNS_VERSION,
+        "x-mns-request-id": request_id or secrets.token_hex(12).upper(),
+        "x-mns-signing-cert-url": base64.b64encode(cert_url.encode()).decode(),
+    }
+    if subscription.notify_format == "SIMPLIFIED":
+        headers.update({
+            "x-mns-message-id": message.message_id,
+            "x-mns-publish-time": str(message.publish_time_ms),
+            "x-mns-subscriber": subscription.topic_owner,
+            "x-mns-subscription-name": subscription.subscription_name,
+            "x-mns-topic-name": subscription.topic_name,
+            "x-mns-topic-owner": subscription.topic_owner,
+        })
+        if message.tag:
+            headers["x-mns-message-tag"] = message.tag
+    path = subscription.path
+    headers["Authorization"] = sign_push(private_key, "POST", headers, path)
+    return path, headers, body
+
+
+def push(url: str, path: str, headers: Mapping[str, str], body: bytes,
+         timeout: float = PUSH_TIMEOUT_SECONDS) -> int:
+    """Sends one push with http.client; returns the HTTP status (raises OSError on transport)."""
+    target = urlsplit(url)
+    connection_class = (http.client.HTTPSConnection if target.scheme == "https"
+                        else http.client.HTTPConnection)
+    connection = connection_class(target.hostname, target.port, timeout=timeout)
+    try:
+        connection.request("POST", path, body=body, headers=dict(headers))
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+# --------------------------------------------------------------------------- delivery
+
+def retry_delays(strategy: str, rng: Random) -> list[float]:
+    """Seconds before each redelivery (MNS docs, "NotifyStrategy").
+
+    BACKOFF_RETRY: 3 retries, each 10 to 20 s after the previous attempt.
+    EXPONENTIAL_DECAY_RETRY: 176 retries, 2^n s apart capped at 512 s (about a day).
+    """
+    if strategy == "BACKOFF_RETRY":
+        return [rng.uniform(10.0, 20.0) for _ in range(3)]
+    if strategy == "EXPONENTIAL_DECAY_RETRY":
+        return [float(min(2 ** n, 512)) for n in range(176)]
+    raise ValueError(f"notify strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+
+
+@dataclass
+class Delivery:
+    """How the delivery of one message went."""
+
+    message_id: str
+    delivered: bool = False
+    attempts: int = 0
+    statuses: list[str] = field(default_factory=list)  # "201", "dropped", "ConnectionResetError"...
+    duplicates: int = 0
+
+    @property
+    def redeliveries(self) -> int:
+        return max(0, self.attempts - 1)
+
+
+def _is_success(status: str) -> bool:
+    return status.isdigit() and 200 <= int(status) < 300
+
+
+# A fault hook decides, per attempt, whether the push is "drop"ped before it
+# leaves, sent twice ("duplicate"), or sent normally (None).
+FaultHook = Callable[[Message, int], "str | None"]
+
+
+class Pusher:
+    """Delivers messages to one subscription, redelivering per its strategy.
+
+    ``time_scale`` multiplies every retry delay (0.001 turns 10-20 s into
+    10-20 ms) so runs stay short; the push timeout is ``timeout`` seconds.
+    ``stop()`` ends pending retries (a delivery in progress gives up).
+    """
+
+    def __init__(self, subscription: Subscription, *, private_key: rsa.RSAPrivateKey,
+                 cert_url: str, time_scale: float = 1.0, timeout: float = PUSH_TIMEOUT_SECONDS,
+                 rng: Random | None = None, fault: FaultHook | None = None) -> None:
+        if time_scale < 0:
+            raise ValueError(f"time_scale must be >= 0, got {time_scale}")
+        self.subscription = subscription
+        self._key = private_key
+        self._cert_url = cert_url
+        self.time_scale = time_scale
+        self.timeout = timeout
+        self._rng = rng or Random()
+        self._rng_lock = threading.Lock()
+        self._fault = fault
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _attempt(self, message: Message) -> str:
+        path, headers, body = build_push(message, self.subscription, private_key=self._key,
+                                         cert_url=self._cert_url)
+        try:
+            return str(push(self.subscription.endpoint, path, headers, body, self.timeout))
+        except OSError as err:  # refused, reset, timed out: MNS counts it as a failure
+            return type(err).__name__
+
+    def deliver(self, message: Message) -> Delivery:
+        """Pushes until a 2xx answer or the strategy's retries run out (blocking)."""
+        with self._rng_lock:
+            delays = retry_delays(self.subscription.notify_strategy, self._rng)
+        result = Delivery(message.message_id)
+        for attempt, delay in enumerate([0.0] + delays):
+            if delay and self._stopped.wait(delay * self.time_scale):
+                break
+            if self._stopped.is_set():
+                break
+            result.attempts += 1
+            fault = self._fault(message, attempt) if self._fault else None
+            if fault == "drop":
+                result.statuses.append("dropped")
+                continue
+            statuses = [self._attempt(message)]
+            if fault == "duplicate":  # the same message arrives twice
+                result.duplicates += 1
+                statuses.append(self._attempt(message))
+            result.statuses.extend(statuses)
+            if any(_is_success(status) for status in statuses):
+                result.delivered = True
+                break
+        return result
