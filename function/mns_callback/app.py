@@ -1,0 +1,155 @@
+"""The pure core both FC adapters call: one push in, one decision out.
+
+Order: method -> size -> signature -> parse -> work -> report -> decide -> log.
+Nothing here raises: every failure becomes an Outcome, answered by
+``decision.decide`` and logged as one line.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from . import decision, log, push, work
+from .credentials import Credentials
+from .decision import Decision, Outcome
+from .errors import BadPush, CertificateUnavailable, SettingsError, SignatureRejected, TaskFailed
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """The push as received: header names lower-cased."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What FC tells us about this call."""
+
+    credentials: Credentials | None
+    region: str | None
+    request_id: str | None = None
+
+
+@dataclass
+class _Trace:
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+_keys = None
+
+
+def _key_cache():
+    global _keys
+    if _keys is None:
+        from .signature import KeyCache
+        _keys = KeyCache()
+    return _keys
+
+
+def lower_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
+    """Header names compared case-insensitively (FC 3.0 canonicalizes them)."""
+    result: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        result[str(name).lower()] = str(value)
+    return result
+
+
+def handle(request: HttpRequest, invocation: Invocation, settings: Settings | SettingsError, *,
+           now: datetime | None = None, keys: Any = None,
+           reporter_factory: Callable[..., Any] | None = None) -> Decision:
+    """Answer one push. ``settings`` may be the SettingsError met at load time."""
+    started = time.monotonic()
+    trace = _Trace({"request_id": invocation.request_id, "method": request.method,
+                    "bytes": len(request.body)})
+    outcome, message = _run(request, invocation, settings, started, trace, now, keys, reporter_factory)
+    answer = decision.decide(outcome, message)
+    log.log_push(outcome=outcome.value, status=answer.status,
+                 latency_ms=round((time.monotonic() - started) * 1000, 1),
+                 **({"problem": message} if answer.status >= 300 else {}), **trace.fields)
+    return answer
+
+
+def _run(request: HttpRequest, invocation: Invocation, settings: Settings | SettingsError,
+         started: float, trace: _Trace, now: datetime | None, keys: Any,
+         reporter_factory: Callable[..., Any] | None) -> tuple[Outcome, str]:
+    if isinstance(settings, SettingsError):
+        return Outcome.CONFIG_ERROR, str(settings)
+    if request.method.upper() != "POST":
+        return Outcome.METHOD_NOT_ALLOWED, f"method {request.method} not allowed; MNS pushes with POST"
+    if len(request.body) > push.MAX_BODY_BYTES:
+        return Outcome.TOO_LARGE, f"body of {len(request.body)} bytes is larger than {push.MAX_BODY_BYTES}"
+    region = invocation.region or settings.region
+    if settings.verify_signature:
+        from .signature import verify_push
+        try:
+            verify_push(request.method.upper(), request.path, request.headers,
+                        allowed_prefixes=settings.cert_prefixes_for(region),
+                        keys=keys or _key_cache(), now=now)
+        except SignatureRejected as exc:
+            return Outcome.SIGNATURE_REJECTED, exc.problem
+        except CertificateUnavailable as exc:
+            return Outcome.CERT_UNAVAILABLE, str(exc)
+    try:
+        notification, task = push.parse_push(request.headers, request.body)
+    except BadPush as exc:
+        return (Outcome.TOO_LARGE if exc.status == 413 else Outcome.BAD_PUSH), str(exc)
+    trace.fields.update(message_id=notification.message_id, format=notification.format,
+                        task_token=task.task_token)
+    if invocation.credentials is None:
+        return Outcome.CONFIG_ERROR, "no credentials in the FC context or ALIBABA_CLOUD_* environment"
+    if not region:
+        return Outcome.CONFIG_ERROR, "no region in the FC context or ALIBABA_CLOUD_REGION / FC_REGION"
+    try:
+        work_function = work.load_work(settings.work)
+    except SettingsError as exc:
+        return Outcome.CONFIG_ERROR, str(exc)
+    failure: tuple[str, str] | None = None
+    output = ""
+    try:
+        output = work.output_text(work_function(task.message_body, notification))
+    except TaskFailed as exc:
+        failure = (exc.error, exc.cause)
+    except work.BadOutput as exc:
+        # Deterministic: a redelivery would fail the same way, so the flow is
+        # told (its catch can handle "CallbackOutputInvalid") instead of MNS.
+        failure = ("CallbackOutputInvalid", str(exc))
+    except Exception as exc:  # noqa: BLE001 - user code; MNS redelivers
+        return Outcome.WORK_ERROR, f"work function raised {type(exc).__name__}"
+    factory = reporter_factory
+    if factory is None:
+        from .report import reporter_for
+        factory = reporter_for
+    reporter = factory(settings.endpoint_for(region), region, invocation.credentials)
+    from .report import REPORT_DEADLINE_SECONDS
+    deadline = started + REPORT_DEADLINE_SECONDS
+    if failure is None:
+        result = reporter.succeed(task.task_token, output, deadline)
+    else:
+        trace.fields["task_error"] = failure[0][:128]
+        result = reporter.fail(task.task_token, failure[0], failure[1], deadline)
+    trace.fields.update(attempts=result.attempts, fnf_code=result.code)
+    return result.outcome, result.message
+
+
+def environ_settings() -> Settings | SettingsError:
+    """Settings of this instance, or the error that stops it from working."""
+    from .settings import load_settings
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        return exc
+
+
+def environment() -> Mapping[str, str]:
+    return os.environ

@@ -1,0 +1,204 @@
+"""Pure parsing of an MNS HTTP push into a notification and its task message.
+
+MNS pushes one of three notify formats (MNS docs "HTTP endpoint"; FACTS.md):
+JSON ``{"TopicOwner", "TopicName", "Subscriber", "SubscriptionName",
+"MessageId", "Message", "MessageMD5", "MessageTag", "PublishTime"}``, XML
+``<Notification xmlns="http://mns.aliyuncs.com/doc/v1/">`` with the same
+children, or SIMPLIFIED: the raw message as the body, metadata in ``x-mns-*``
+headers. The flow publishes ``serviceParams.MessageBody: $``, so the message is
+the JSON text ``{"messageBody": ..., "taskToken": "..."}`` (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+from xml.parsers import expat
+
+from .errors import BadPush
+
+# An MNS message is at most 64 KiB; escaping in the JSON/XML envelope can grow it
+# a few times. Anything larger is not a push of ours.
+MAX_BODY_BYTES = 256 * 1024
+# The task token is opaque (observed ~200 characters); this only stops abuse.
+MAX_TOKEN_CHARS = 8192
+MNS_XML_NAMESPACE = "http://mns.aliyuncs.com/doc/v1/"
+_NOTIFICATION_FIELDS = frozenset({
+    "TopicOwner", "TopicName", "Subscriber", "SubscriptionName", "MessageId",
+    "Message", "MessageMD5", "MessageTag", "PublishTime", "SigningCertURL",
+})
+
+
+@dataclass(frozen=True)
+class Notification:
+    """The push's metadata and raw message text, whatever the format."""
+
+    format: str
+    message: str
+    message_id: str | None = None
+    topic_name: str | None = None
+    publish_time: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskMessage:
+    """The message the flow's task step published."""
+
+    task_token: str
+    message_body: Any
+
+
+def parse_push(headers: Mapping[str, str], body: bytes) -> tuple[Notification, TaskMessage]:
+    """Notification and task message of a push, or BadPush naming the field.
+
+    ``headers`` must have lower-case names.
+    """
+    notification = parse_notification(headers, body)
+    return notification, parse_task_message(notification.message, _field(notification))
+
+
+def _field(notification: Notification) -> str:
+    return "body" if notification.format == "SIMPLIFIED" else "Message"
+
+
+def parse_notification(headers: Mapping[str, str], body: bytes) -> Notification:
+    """Detect the notify format and read the notification (no task parsing)."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadPush("body", f"{len(body)} bytes is larger than the {MAX_BODY_BYTES} allowed", 413)
+    if not body.strip():
+        raise BadPush("body", "is empty; expected an MNS notification")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadPush("body", f"is not UTF-8 text (byte {exc.start})") from None
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("<"):
+        return _parse_xml(stripped)
+    if stripped.startswith("{"):
+        document = _loads(stripped, "body")
+        if "Message" in document or "MessageId" in document:
+            return _from_json_notification(document)
+        return Notification(
+            format="SIMPLIFIED",
+            message=text,
+            message_id=headers.get("x-mns-message-id"),
+            topic_name=headers.get("x-mns-topic-name"),
+            publish_time=headers.get("x-mns-publish-time"),
+        )
+    raise BadPush("body", "expected an MNS notification (JSON or XML) or the raw JSON task message")
+
+
+def _loads(text: str, field: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadPush(field, "is nested too deeply") from None
+    except ValueError as exc:
+        raise BadPush(field, f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
+
+
+def _optional_str(document: Mapping[str, Any], key: str) -> str | None:
+    value = document.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise BadPush(key, f"expected a string, got {type(value).__name__}")
+
+
+def _from_json_notification(document: Mapping[str, Any]) -> Notification:
+    message = document.get("Message")
+    if message is None:
+        raise BadPush("Message", "is missing from the JSON notification")
+    if not isinstance(message, str):
+        raise BadPush("Message", f"expected a string holding the JSON task message, got {type(message).__name__}")
+    return Notification(
+        format="JSON",
+        message=message,
+        message_id=_optional_str(document, "MessageId"),
+        topic_name=_optional_str(document, "TopicName"),
+        publish_time=_optional_str(document, "PublishTime"),
+    )
+
+
+def _refuse(what: str):
+    def handler(*_args: object) -> None:
+        raise BadPush("body", f"XML with {what} is refused")
+    return handler
+
+
+def _parse_xml(text: str) -> Notification:
+    """Read ``<Notification>`` with expat, refusing DOCTYPE and entities.
+
+    A flat element of text children is all MNS sends; anything more (nested
+    elements, DTDs, entity declarations) is refused before it can expand.
+    """
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse("a DOCTYPE")
+    parser.EntityDeclHandler = _refuse("an entity declaration")
+    parser.UnparsedEntityDeclHandler = _refuse("an entity declaration")
+    parser.ExternalEntityRefHandler = _refuse("an external entity")
+    fields: dict[str, str] = {}
+    state = {"depth": 0, "current": None}
+    text_parts: list[str] = []
+
+    def start(name: str, _attrs: dict) -> None:
+        namespace, _, local = name.rpartition(" ")
+        depth = state["depth"]
+        if depth == 0:
+            if local != "Notification" or namespace not in ("", MNS_XML_NAMESPACE):
+                raise BadPush("body", f"expected an XML <Notification> root, got <{local}>")
+        elif depth == 1:
+            if local in fields:
+                raise BadPush(local, "appears more than once in the XML notification")
+            state["current"] = local
+            text_parts.clear()
+        else:
+            raise BadPush(str(state["current"]), f"has a nested element <{local}>; expected text")
+        state["depth"] = depth + 1
+
+    def end(_name: str) -> None:
+        state["depth"] -= 1
+        if state["depth"] == 1:
+            fields[str(state["current"])] = "".join(text_parts)
+            state["current"] = None
+
+    def chars(data: str) -> None:
+        if state["depth"] == 2:
+            text_parts.append(data)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    try:
+        parser.Parse(text.encode("utf-8"), True)
+    except expat.ExpatError as exc:
+        raise BadPush("body", f"is not well-formed XML ({expat.errors.messages[exc.code]}, line {exc.lineno})") from None
+    if "Message" not in fields:
+        raise BadPush("Message", "is missing from the XML notification")
+    return Notification(
+        format="XML",
+        message=fields["Message"],
+        message_id=fields.get("MessageId"),
+        topic_name=fields.get("TopicName"),
+        publish_time=fields.get("PublishTime"),
+    )
+
+
+def parse_task_message(message: str, field: str = "Message") -> TaskMessage:
+    """``{"taskToken": str, "messageBody": any}`` out of the message text."""
+    document = _loads(message, field)
+    if not isinstance(document, dict):
+        raise BadPush(field, f"expected a JSON object with taskToken, got {type(document).__name__}")
+    if "taskToken" not in document:
+        raise BadPush(f"{field}.taskToken", "is missing")
+    token = document["taskToken"]
+    if not isinstance(token, str):
+        raise BadPush(f"{field}.taskToken", f"expected a string, got {type(token).__name__}")
+    if not token.strip():
+        raise BadPush(f"{field}.taskToken", "is empty")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise BadPush(f"{field}.taskToken", f"is {len(token)} characters; at most {MAX_TOKEN_CHARS} expected")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
+        raise BadPush(f"{field}.taskToken", "contains whitespace or control characters")
+    return TaskMessage(task_token=token, message_body=document.get("messageBody"))

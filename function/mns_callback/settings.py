@@ -1,0 +1,95 @@
+"""Environment variables -> one frozen Settings object, read once per instance.
+
+Variables (set by the stack; see README "Callback handler"):
+  FNF_ENDPOINT            URL of FnF; default ``https://<region>.fnf.aliyuncs.com``
+  MNS_VERIFY_SIGNATURE    only an explicit ``false`` turns the check off
+  MNS_CERT_URL_PREFIXES   comma-separated allowed signing-certificate URL prefixes
+  CALLBACK_WORK           ``module:function`` of the work function
+  ALIBABA_CLOUD_REGION / FC_REGION   region when the FC context has none
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from .errors import SettingsError
+
+# MNS docs "HTTP endpoint" / official samples (aliyun-mns-python-sdk
+# sample/topic/server.py): the signing certificate is served from these hosts.
+TEST_CERT_PREFIX = "https://mnstest.oss-cn-hangzhou.aliyuncs.com/"
+REGION_CERT_PREFIX = "https://mns-cert.oss-{region}.aliyuncs.com/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the handler needs from its environment, validated."""
+
+    region: str | None
+    fnf_endpoint: str | None
+    verify_signature: bool
+    cert_url_prefixes: tuple[str, ...] | None
+    work: str | None
+
+    def endpoint_for(self, region: str) -> str:
+        """The FnF endpoint URL: the override, else the region's https one.
+
+        FACTS: FnF's endpoint is ``https://<region>.fnf.aliyuncs.com``; the SDK's
+        own resolver picks other host names and plain HTTP, so we never use it.
+        """
+        return self.fnf_endpoint or f"https://{region}.fnf.aliyuncs.com"
+
+    def cert_prefixes_for(self, region: str | None) -> tuple[str, ...]:
+        """Allowed signing-certificate URL prefixes (default: MNS's https hosts)."""
+        if self.cert_url_prefixes is not None:
+            return self.cert_url_prefixes
+        if region:
+            return (TEST_CERT_PREFIX, REGION_CERT_PREFIX.format(region=region))
+        return (TEST_CERT_PREFIX,)
+
+
+def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise SettingsError(f"{name}={value!r}: expected a {'/'.join(schemes)} URL with a host")
+    return value
+
+
+def _check_prefix(value: str) -> str:
+    """A prefix must fix the host: ``scheme://host[:port]/...`` ending in '/'."""
+    _check_url("MNS_CERT_URL_PREFIXES", value, ("https", "http"))
+    parts = urlsplit(value)
+    if not parts.path.startswith("/") or not value.endswith("/"):
+        raise SettingsError(
+            f"MNS_CERT_URL_PREFIXES: {value!r} must end with '/' after the host, "
+            "so that it cannot match a longer host name")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise SettingsError(f"MNS_CERT_URL_PREFIXES: {value!r} must be a plain scheme://host/path/")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Pure: build Settings from an environment mapping or raise SettingsError."""
+    region = (env.get("ALIBABA_CLOUD_REGION") or env.get("FC_REGION") or "").strip() or None
+    endpoint = (env.get("FNF_ENDPOINT") or "").strip() or None
+    if endpoint is not None:
+        _check_url("FNF_ENDPOINT", endpoint, ("https", "http"))
+        endpoint = endpoint.rstrip("/")
+    verify = (env.get("MNS_VERIFY_SIGNATURE") or "").strip().lower() != "false"
+    raw_prefixes = (env.get("MNS_CERT_URL_PREFIXES") or "").strip()
+    prefixes = None
+    if raw_prefixes:
+        prefixes = tuple(_check_prefix(p.strip()) for p in raw_prefixes.split(",") if p.strip())
+    work = (env.get("CALLBACK_WORK") or "").strip() or None
+    if work is not None and (work.count(":") != 1 or not all(work.split(":"))):
+        raise SettingsError(f"CALLBACK_WORK={work!r}: expected 'module:function'")
+    return Settings(region, endpoint, verify, prefixes, work)
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """Settings of this instance, read from os.environ once."""
+    return settings_from_env(os.environ)
