@@ -1,0 +1,136 @@
+"""A stack's config as the Pulumi CLI would hand it to the program, read offline.
+
+`infra.synth` and the local runner have no Pulumi CLI, so this module does the
+CLI's part: project-file defaults < `Pulumi.<stack>.yaml` < `KEY=VALUE`
+overrides, with values turned into the strings `pulumi.Config` returns (scalars
+as text, structured values as JSON text). It also refuses what the CLI refuses:
+a project key without a value or default, a structured value for a key the
+project types as a scalar, and encrypted values (no key to decrypt them here).
+(Project-file config rules: Pulumi "Project file reference", `config` options;
+merge order and checks: pulumi/pulumi `sdk/go/common/workspace/config.go`.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackConfigError(ValueError):
+    """The stack's config cannot be read as the Pulumi CLI would; the message says where."""
+
+
+def _full_key(project: str, key: str) -> str:
+    """A key without namespace is the project's (as in the CLI and Pulumi.yaml)."""
+    key = key.strip()
+    if not key or key.startswith(":") or key.endswith(":"):
+        raise StackConfigError(f"config key {key!r} is empty or malformed")
+    return key if ":" in key else f"{project}:{key}"
+
+
+def _as_config_text(key: str, value: object, source: str) -> str:
+    """The string pulumi.Config.get returns for a YAML value."""
+    if isinstance(value, Mapping) and "secure" in value and len(value) == 1:
+        raise StackConfigError(f"{source}: {key} is encrypted (secure:); it cannot be read offline")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if value is None:
+        return ""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            doc = yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        raise StackConfigError(f"{path.name}: not valid YAML ({err})") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise StackConfigError(f"{path.name}: expected a mapping at the top level")
+    return doc
+
+
+def _project_config(root: Path) -> tuple[str, dict[str, dict]]:
+    """(project name, {full key: schema-or-value declaration}) from Pulumi.yaml."""
+    path = root / "Pulumi.yaml"
+    if not path.is_file():
+        raise StackConfigError(f"no Pulumi.yaml in {root}")
+    doc = _load_yaml(path)
+    project = doc.get("name")
+    if not isinstance(project, str) or not project:
+        raise StackConfigError("Pulumi.yaml: `name` is required")
+    declarations = {}
+    for key, spec in (doc.get("config") or {}).items():
+        full = _full_key(project, str(key))
+        if isinstance(spec, Mapping) and "type" in spec:
+            if not full.startswith(f"{project}:"):
+                # Pulumi: "Schemas are only valid for project property keys."
+                raise StackConfigError(f"Pulumi.yaml: {key} is not a project key and cannot have a schema")
+            declarations[full] = dict(spec)
+        elif isinstance(spec, Mapping) and "value" in spec:
+            declarations[full] = {"value": spec["value"]}
+        else:
+            declarations[full] = {"value": spec}
+    return project, declarations
+
+
+def stack_names(root: Path = PROJECT_ROOT) -> list[str]:
+    """Stacks that have a config file beside Pulumi.yaml."""
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def _check_type(key: str, declared: str | None, value: object, source: str) -> None:
+    """A structured value is refused for a scalar-typed key, as the CLI refuses it."""
+    structured = isinstance(value, (list, Mapping))
+    if declared in ("string", "integer", "boolean") and structured:
+        raise StackConfigError(f"{source}: {key} must be of type '{declared}' (the project file says so), "
+                               f"got a structured value; give it as text")
+    if declared == "array" and value is not None and not isinstance(value, list):
+        raise StackConfigError(f"{source}: {key} must be of type 'array'")
+
+
+def read_stack_config(
+    stack: str, overrides: Sequence[str] = (), root: Path | str = PROJECT_ROOT
+) -> dict[str, object]:
+    """{full key: string value} for `stack`: schema defaults < Pulumi.<stack>.yaml < KEY=VALUE overrides."""
+    root = Path(root)
+    project, declarations = _project_config(root)
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        known = ", ".join(stack_names(root)) or "none"
+        raise StackConfigError(f"no config file Pulumi.{stack}.yaml for stack {stack!r} (stacks with one: {known})")
+    stack_doc = _load_yaml(stack_file)
+    stack_values = stack_doc.get("config") or {}
+    if not isinstance(stack_values, Mapping):
+        raise StackConfigError(f"{stack_file.name}: `config` must be a mapping")
+
+    merged: dict[str, object] = {}
+    for key, spec in declarations.items():
+        if "default" in spec:
+            merged[key] = _as_config_text(key, spec["default"], "Pulumi.yaml")
+        elif "value" in spec:
+            merged[key] = _as_config_text(key, spec["value"], "Pulumi.yaml")
+    for raw_key, value in stack_values.items():
+        key = _full_key(project, str(raw_key))
+        text = _as_config_text(key, value, stack_file.name)  # refuses secure: values first
+        _check_type(key, declarations.get(key, {}).get("type"), value, stack_file.name)
+        merged[key] = text
+    for override in overrides:
+        raw_key, sep, value = override.partition("=")
+        if not sep:
+            raise StackConfigError(f"override {override!r}: expected KEY=VALUE")
+        merged[_full_key(project, raw_key)] = value
+
+    missing = sorted(key for key in declarations if key.startswith(f"{project}:") and key not in merged)
+    if missing:
+        raise StackConfigError(f"stack {stack!r} is missing required config: {', '.join(missing)}")
+    return dict(sorted(merged.items()))

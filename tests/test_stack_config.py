@@ -1,0 +1,172 @@
+"""Offline stack config: merge order, the CLI's refusals, and the repo's own files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import PROJECT_KEYS, full_key, settings_from_mapping
+from infra.flow_definition import build_flow_definition
+from infra.stack_config import (
+    PROJECT_ROOT,
+    StackConfigError,
+    read_stack_config,
+    stack_names,
+)
+
+PROJECT_YAML = """\
+name: demo
+runtime: python
+config:
+  size:
+    type: integer
+    default: 3
+  label:
+    type: string
+    default: plain
+  enabled:
+    type: boolean
+    default: true
+  alicloud:region: cn-shanghai
+  wrapped:
+    value: 7
+"""
+
+
+def write_project(root: Path, stack_config: str | None = "config: {}\n", project: str = PROJECT_YAML) -> Path:
+    (root / "Pulumi.yaml").write_text(project, encoding="utf-8")
+    if stack_config is not None:
+        (root / "Pulumi.test.yaml").write_text(stack_config, encoding="utf-8")
+    return root
+
+
+def test_schema_defaults_and_project_values(tmp_path: Path) -> None:
+    assert read_stack_config("test", root=write_project(tmp_path)) == {
+        "alicloud:region": "cn-shanghai",
+        "demo:enabled": "true",
+        "demo:label": "plain",
+        "demo:size": "3",
+        "demo:wrapped": "7",
+    }
+
+
+def test_stack_file_beats_defaults_and_overrides_beat_both(tmp_path: Path) -> None:
+    root = write_project(tmp_path, "config:\n  demo:size: 5\n  demo:enabled: false\n  alicloud:region: us-west-1\n")
+    values = read_stack_config("test", root=root)
+    assert (values["demo:size"], values["demo:enabled"], values["alicloud:region"]) == ("5", "false", "us-west-1")
+    values = read_stack_config("test", ["size=9", "alicloud:region=eu-central-1", "label=a=b"], root=root)
+    assert (values["demo:size"], values["alicloud:region"], values["demo:label"]) == ("9", "eu-central-1", "a=b")
+
+
+def test_key_without_namespace_in_the_stack_file_is_the_projects(tmp_path: Path) -> None:
+    assert read_stack_config("test", root=write_project(tmp_path, "config:\n  label: x\n"))["demo:label"] == "x"
+
+
+def test_structured_value_becomes_json_text(tmp_path: Path) -> None:
+    root = write_project(tmp_path, "config:\n  demo:rules:\n    - errors: [A]\n      b: 1\n")
+    assert read_stack_config("test", root=root)["demo:rules"] == '[{"b":1,"errors":["A"]}]'
+
+
+def test_structured_value_for_a_string_key_is_refused(tmp_path: Path) -> None:
+    root = write_project(tmp_path, "config:\n  demo:label:\n    - a\n")
+    with pytest.raises(StackConfigError, match="demo:label must be of type 'string'"):
+        read_stack_config("test", root=root)
+
+
+def test_encrypted_value_is_refused(tmp_path: Path) -> None:
+    root = write_project(tmp_path, "config:\n  demo:label:\n    secure: v1:abc\n")
+    with pytest.raises(StackConfigError, match="demo:label is encrypted"):
+        read_stack_config("test", root=root)
+
+
+def test_required_key_without_value_is_refused(tmp_path: Path) -> None:
+    project = PROJECT_YAML + "  needed:\n    type: string\n"
+    with pytest.raises(StackConfigError, match="missing required config: demo:needed"):
+        read_stack_config("test", root=write_project(tmp_path, project=project))
+    assert read_stack_config("test", ["needed=x"], root=tmp_path)["demo:needed"] == "x"
+
+
+def test_schema_for_a_provider_key_is_refused(tmp_path: Path) -> None:
+    project = PROJECT_YAML + "  aws:region:\n    type: string\n"
+    with pytest.raises(StackConfigError, match="not a project key"):
+        read_stack_config("test", root=write_project(tmp_path, project=project))
+
+
+def test_missing_stack_file_names_the_stacks_there(tmp_path: Path) -> None:
+    with pytest.raises(StackConfigError, match=r"Pulumi\.prod\.yaml.*stacks with one: test"):
+        read_stack_config("prod", root=write_project(tmp_path))
+
+
+@pytest.mark.parametrize("override", ["size", "=3", ":x=1"])
+def test_malformed_override(tmp_path: Path, override: str) -> None:
+    with pytest.raises(StackConfigError, match="KEY=VALUE|malformed"):
+        read_stack_config("test", [override], root=write_project(tmp_path))
+
+
+def test_bad_yaml_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StackConfigError, match=r"Pulumi\.test\.yaml: not valid YAML"):
+        read_stack_config("test", root=write_project(tmp_path, "config: [\n"))
+
+
+def test_output_is_sorted_by_key(tmp_path: Path) -> None:
+    values = read_stack_config("test", ["zeta=1", "alpha=2"], root=write_project(tmp_path))
+    assert list(values) == sorted(values)
+
+
+# ---- the repository's own Pulumi.yaml and Pulumi.dev.yaml --------------------------
+
+
+def project_file() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))
+
+
+def test_project_file_basics() -> None:
+    doc = project_file()
+    assert doc["name"] == "mns-callback-flow"
+    assert doc["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
+    assert doc["description"]
+
+
+def test_every_settings_key_is_typed_described_and_defaulted() -> None:
+    config = project_file()["config"]
+    assert sorted(config) == sorted(PROJECT_KEYS)
+    for key, spec in config.items():
+        assert spec["type"] in ("string", "boolean", "integer"), key
+        assert spec["description"].strip(), key
+        assert "default" in spec, key
+        python_type = {"string": str, "boolean": bool, "integer": int}[spec["type"]]
+        assert type(spec["default"]) is python_type, key  # Pulumi: the default must match the type
+
+
+def test_schema_defaults_equal_the_settings_defaults() -> None:
+    # A stack that sets only the region gets the same settings from the schema
+    # defaults as from settings_from_mapping's own defaults.
+    defaults = {full_key(k): spec["default"] for k, spec in project_file()["config"].items()}
+    defaults = {k: ("true" if v is True else "false" if v is False else str(v)) for k, v in defaults.items()}
+    region = {"alicloud:region": "cn-hangzhou"}
+    assert settings_from_mapping(region | defaults, stack="x") == settings_from_mapping(region, stack="x")
+
+
+def test_dev_stack_round_trip() -> None:
+    assert "dev" in stack_names()
+    values = read_stack_config("dev")
+    raw = yaml.safe_load((PROJECT_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))["config"]
+    for key, value in raw.items():
+        expected = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        assert values[key] == expected, key
+    s = settings_from_mapping(values, stack="dev")
+    assert (s.region, s.topic_name, s.task_timeout_seconds, s.notify_strategy) == (
+        "cn-hangzhou", "mns-callback-dev-topic", 600, "BACKOFF_RETRY")
+    assert s.task_catch and s.task_retry
+    flow = yaml.safe_load(build_flow_definition(s))
+    assert flow["steps"][0]["resourceArn"] == "acs:mns:::/topics/mns-callback-dev-topic/messages"
+    assert flow["steps"][1] == {"type": "pass", "name": "catch-1",
+                                "outputMappings": [{"target": "status", "source": "timeout"}], "end": True}
+
+
+def test_dev_stack_override_reaches_settings() -> None:
+    values = read_stack_config("dev", ["functionCompute=2.0", "mns-callback-flow:memorySize=512"])
+    s = settings_from_mapping(values, stack="dev")
+    assert (s.function_compute, s.memory_size) == ("2.0", 512)
