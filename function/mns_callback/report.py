@@ -81,14 +81,14 @@ def classify(code: str | None, http_status: int | None) -> Outcome:
     return Outcome.FNF_ERROR
 
 
-def is_retryable(outcome: Outcome, code: str | None) -> bool:
-    """Worth another attempt within the budget: throttling, timeouts, server
-    errors and transport failures; never a local SDK error or a rejection."""
+def is_retryable(outcome: Outcome, code: str | None, http_status: int | None = None) -> bool:
+    """Worth another attempt within the budget: throttling, timeouts, FnF's
+    "please retry" and server errors, transport failures; never a rejection."""
     if outcome in (Outcome.THROTTLED, Outcome.TIMEOUT):
         return True
-    if outcome is not Outcome.FNF_ERROR or code in (None, "EntityTooLarge"):
+    if outcome is not Outcome.FNF_ERROR:
         return False
-    return not code.startswith("SDK.") or code == "SDK.HttpError"
+    return code in RETRY_CODES or code == "SDK.HttpError" or (http_status or 0) >= 500
 
 
 def _silence_sdk_logs() -> None:
@@ -176,7 +176,7 @@ class Reporter:
                     else Outcome.FNF_ERROR
                 result = ReportResult(outcome, attempts, code, None,
                                       f"FnF not reached ({code}{': timeout' if outcome is Outcome.TIMEOUT else ''})")
-            if not is_retryable(result.outcome, result.code) or attempts >= MAX_ATTEMPTS:
+            if not is_retryable(result.outcome, result.code, result.http_status) or attempts >= MAX_ATTEMPTS:
                 return result
             delay = BACKOFF_SECONDS * (2 ** (attempts - 1)) * (0.5 + random.random())
             if deadline - time.monotonic() - delay < MIN_ATTEMPT_SECONDS:
