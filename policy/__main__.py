@@ -1,0 +1,88 @@
+"""CrossGuard policy pack for mns-callback-flow: ``pulumi preview --policy-pack policy``.
+
+The rules live in ``rules.py`` (pure, also run on the offline render by the
+tests); this module only adapts them to ``pulumi_policy``. Every policy is
+mandatory: a violation stops the deployment.
+
+The Pulumi policy host runs this file with ``runpy.run_path(<this folder>,
+run_name="__main__")``, so ``PolicyPack(...)`` (which starts the analyzer's
+gRPC server and never returns) is built only under ``__main__``; importing the
+module by path, as the tests do, just defines the policies.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+_HERE = Path(__file__).resolve().parent
+# rules.py sits beside this file; the RAM document checks are shared with the
+# stack's own code in infra/policies.py, one folder up.
+for _path in (str(_HERE), str(_HERE.parent)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import rules
+
+MANDATORY = EnforcementLevel.MANDATORY
+
+
+def _resource_validator(rule):
+    """A CrossGuard validator ``(args, report_violation)`` around a pure rule."""
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in rule(args.resource_type, args.props):
+            report_violation(message, None)
+
+    validate.__name__ = f"validate_{rule.__name__}"
+    return validate
+
+
+def validate_anonymous_triggers(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Stack-wide: the trigger and the function it calls are separate resources."""
+    resources = [(r.resource_type, r.urn, r.props) for r in args.resources]
+    for urn, message in rules.anonymous_unverified(resources):
+        report_violation(message, urn)
+
+
+POLICIES = [
+    ResourceValidationPolicy(
+        name=rules.NO_WILDCARD_RAM,
+        description="No RAM policy with a '*' action, nor a '*' resource except for "
+        "fnf:ReportTaskSucceeded/ReportTaskFailed (they support no resource scoping).",
+        validate=_resource_validator(rules.ram_wildcards),
+        enforcement_level=MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name=rules.CALLBACK_TIMEOUT,
+        description="Every waitForCallback task step sets timeoutSeconds.",
+        validate=_resource_validator(rules.callback_timeouts),
+        enforcement_level=MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name=rules.CHECKSUMMED_CODE,
+        description="Function Compute code is a zip archive with its CRC-64 checksum.",
+        validate=_resource_validator(rules.code_checksum),
+        enforcement_level=MANDATORY,
+    ),
+    StackValidationPolicy(
+        name=rules.ANONYMOUS_NEEDS_SIGNATURE,
+        description="No anonymous HTTP trigger on a function whose environment turns "
+        "MNS signature checks off (MNS_VERIFY_SIGNATURE=false).",
+        validate=validate_anonymous_triggers,
+        enforcement_level=MANDATORY,
+    ),
+]
+
+if __name__ == "__main__":
+    PolicyPack(name="mns-callback-flow", policies=POLICIES, enforcement_level=MANDATORY)

@@ -1,0 +1,260 @@
+"""The rules the policy pack enforces, as pure functions of (type token, inputs).
+
+Kept apart from ``pulumi_policy`` so the same rules run on the offline render
+(``python -m infra.synth``) in tests and in review, and inside
+``pulumi preview --policy-pack policy`` through ``__main__.py``. Inputs are the
+provider's own camelCase names, as both the render and CrossGuard see them.
+
+Each function returns the violation messages; every message says how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from infra.policies import wildcard_violations
+
+# Type tokens (FACTS.md "Type tokens"; pulumi-alicloud 4.0.0 schema).
+RAM_POLICY = "alicloud:ram/policy:Policy"
+RAM_ROLE = "alicloud:ram/role:Role"
+FNF_FLOW = "alicloud:fnf/flow:Flow"
+FC3_FUNCTION = "alicloud:fc/v3Function:V3Function"
+FC3_TRIGGER = "alicloud:fc/v3Trigger:V3Trigger"
+FC2_FUNCTION = "alicloud:fc/function:Function"
+FC2_TRIGGER = "alicloud:fc/trigger:Trigger"
+
+# Inputs that carry a RAM policy document, per type (the deprecated
+# `document` arguments still work, so they are checked too).
+_DOCUMENT_INPUTS = {
+    RAM_POLICY: ("policyDocument", "document"),
+    RAM_ROLE: ("assumeRolePolicyDocument", "document"),
+}
+
+NO_WILDCARD_RAM = "no-wildcard-ram-permissions"
+ANONYMOUS_NEEDS_SIGNATURE = "anonymous-trigger-needs-mns-signature-check"
+CALLBACK_TIMEOUT = "wait-for-callback-has-timeout"
+CHECKSUMMED_CODE = "fc-code-is-checksummed-archive"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule on one resource."""
+
+    policy: str
+    resource: str
+    message: str
+
+
+# --------------------------------------------------------------------------
+# no `*` action; no `*` resource except for actions without resource scoping
+
+
+def ram_wildcards(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """Wildcards in a RAM policy or trust document (rule logic in infra.policies)."""
+    out = []
+    for key in _DOCUMENT_INPUTS.get(type_token, ()):
+        doc = inputs.get(key)
+        if not isinstance(doc, str):
+            continue  # absent, or unknown until the apply step
+        try:
+            problems = wildcard_violations(doc)
+        except ValueError as exc:
+            out.append(f"{key} is not a valid RAM policy document ({exc}); write it as compact JSON.")
+            continue
+        out += [
+            f"{key}: {p}. Fix: name each action (no '*'), and scope 'Resource' to the ARNs it "
+            "needs; only fnf:ReportTaskSucceeded/ReportTaskFailed, which support no resource "
+            "scoping, may use Resource \"*\"."
+            for p in problems
+        ]
+    return out
+
+
+# --------------------------------------------------------------------------
+# every waitForCallback task has a timeout
+
+
+def _task_steps(steps: object) -> Iterable[Mapping[str, Any]]:
+    """Every step, nested ones included (parallel branches, foreach, choices)."""
+    if not isinstance(steps, list):
+        return
+    for step in steps:
+        if not isinstance(step, Mapping):
+            continue
+        yield step
+        yield from _task_steps(step.get("steps"))
+        for group in ("branches", "choices"):
+            for branch in step.get(group) or ():
+                if isinstance(branch, Mapping):
+                    yield from _task_steps(branch.get("steps"))
+        default = step.get("default")
+        if isinstance(default, Mapping):
+            yield from _task_steps(default.get("steps"))
+
+
+def callback_timeouts(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """waitForCallback task steps without a positive integer ``timeoutSeconds``.
+
+    No default timeout is documented for waitForCallback (FACTS.md): without
+    one, a lost callback leaves the execution waiting indefinitely.
+    """
+    if type_token != FNF_FLOW:
+        return []
+    text = inputs.get("definition")
+    if not isinstance(text, str):
+        return []
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return [f"definition is not valid FDL YAML ({exc}); fix the document."]
+    if not isinstance(doc, Mapping):
+        return ["definition is not an FDL document (expected a mapping with 'steps')."]
+    out = []
+    for step in _task_steps(doc.get("steps")):
+        if step.get("pattern") != "waitForCallback":
+            continue
+        timeout = step.get("timeoutSeconds")
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+            out.append(
+                f"task step {step.get('name')!r} waits for a callback without a timeout "
+                f"(timeoutSeconds={timeout!r}). Fix: set timeoutSeconds to a positive integer "
+                "(config taskTimeoutSeconds), so a lost callback fails the step with "
+                "FnF.TaskTimeout instead of waiting forever."
+            )
+    return out
+
+
+# --------------------------------------------------------------------------
+# FC code given as a checksummed archive
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def code_checksum(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """FC code that is not an archive with a CRC-64 checksum.
+
+    The checksum lets FC reject a corrupted upload and makes a code change show
+    as one changed value in review (FACTS.md, pulumi-alicloud 4.0.0 args).
+    """
+    if type_token == FC3_FUNCTION:
+        code = inputs.get("code")
+        if not isinstance(code, Mapping):
+            return [("code is missing. Fix: give code={zipFile: <base64 zip>, checksum: <CRC-64/XZ "
+                    "of the zip>} (infra/packaging.py builds both).")]
+        has_archive = not _blank(code.get("zipFile")) or not (
+            _blank(code.get("ossBucketName")) or _blank(code.get("ossObjectName")))
+        out = []
+        if not has_archive:
+            out.append("code has no archive (zipFile, or ossBucketName + ossObjectName). Fix: "
+                       "give code.zipFile as the base64 zip built by infra/packaging.py.")
+        if _blank(code.get("checksum")):
+            out.append("code.checksum is missing. Fix: set code.checksum to the CRC-64/XZ of the "
+                       "zip as an unsigned decimal (infra/packaging.py computes it).")
+        return out
+    if type_token == FC2_FUNCTION:
+        has_archive = not _blank(inputs.get("filename")) or not (
+            _blank(inputs.get("ossBucket")) or _blank(inputs.get("ossKey")))
+        out = []
+        if not has_archive:
+            out.append("the function has no code archive (filename, or ossBucket + ossKey). Fix: "
+                       "give filename as the zip built by infra/packaging.py.")
+        if _blank(inputs.get("codeChecksum")):
+            out.append("codeChecksum is missing. Fix: set codeChecksum to the CRC-64/XZ of the zip "
+                       "as an unsigned decimal (infra/packaging.py computes it).")
+        return out
+    return []
+
+
+# --------------------------------------------------------------------------
+# no anonymous HTTP trigger on a function that skips MNS signature checks
+
+
+def _json_object(value: object) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, str):
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            return {}
+        return doc if isinstance(doc, Mapping) else {}
+    return {}
+
+
+def _anonymous_http_target(type_token: str, inputs: Mapping[str, Any]) -> tuple[bool, object]:
+    """(is an anonymous HTTP trigger, the function name it targets or None if unknown)."""
+    if type_token == FC3_TRIGGER:
+        http = inputs.get("triggerType") == "http"
+        cfg = _json_object(inputs.get("triggerConfig"))
+        return http and cfg.get("authType") == "anonymous", inputs.get("functionName")
+    if type_token == FC2_TRIGGER:
+        http = inputs.get("type") == "http"
+        cfg = _json_object(inputs.get("config"))
+        return http and cfg.get("authType") == "anonymous", inputs.get("function")
+    return False, None
+
+
+def _skips_signature_check(type_token: str, inputs: Mapping[str, Any]) -> tuple[bool, object]:
+    """(environment turns MNS signature checks off, the function's name)."""
+    if type_token not in (FC3_FUNCTION, FC2_FUNCTION):
+        return False, None
+    env = inputs.get("environmentVariables")
+    off = isinstance(env, Mapping) and str(env.get("MNS_VERIFY_SIGNATURE", "")).strip().lower() == "false"
+    return off, inputs.get("functionName" if type_token == FC3_FUNCTION else "name")
+
+
+def anonymous_unverified(resources: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[tuple[str, str]]:
+    """``(trigger name, message)`` for each anonymous trigger of an unverified function.
+
+    Cross-resource, so it runs on the whole stack. A trigger whose function
+    name is not yet known (an output during preview) counts as targeting every
+    unverified function: the rule fails closed.
+    """
+    unverified = {}
+    for type_token, name, inputs in resources:
+        off, fn_name = _skips_signature_check(type_token, inputs)
+        if off:
+            unverified[name] = fn_name
+    if not unverified:
+        return []
+    out = []
+    for type_token, name, inputs in resources:
+        anonymous, target = _anonymous_http_target(type_token, inputs)
+        if not anonymous:
+            continue
+        hits = [res for res, fn in unverified.items() if not isinstance(target, str) or target == fn]
+        for res in hits:
+            out.append((name, (
+                f"anonymous HTTP trigger on function {res!r}, whose environment sets "
+                "MNS_VERIFY_SIGNATURE=false: anyone who finds the URL can report tasks. Fix: "
+                "remove MNS_VERIFY_SIGNATURE (the check is on by default), or give the trigger "
+                "authType 'function' and a caller that signs its requests.")))
+    return out
+
+
+# --------------------------------------------------------------------------
+# the whole set, on a render
+
+
+RESOURCE_RULES = {
+    NO_WILDCARD_RAM: ram_wildcards,
+    CALLBACK_TIMEOUT: callback_timeouts,
+    CHECKSUMMED_CODE: code_checksum,
+}
+
+
+def check_render(render: Mapping[str, Any]) -> list[Violation]:
+    """Every violation in an offline render, in resource order then rule order."""
+    resources = [(r["type"], r["name"], r.get("inputs") or {}) for r in render["resources"]]
+    out = []
+    for type_token, name, inputs in resources:
+        for policy, rule in RESOURCE_RULES.items():
+            out += [Violation(policy, name, msg) for msg in rule(type_token, inputs)]
+    out += [Violation(ANONYMOUS_NEEDS_SIGNATURE, name, msg) for name, msg in anonymous_unverified(resources)]
+    return out

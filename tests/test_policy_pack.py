@@ -1,0 +1,229 @@
+"""The CrossGuard policy pack (policy/): each rule on the render, and the pack's wiring."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from render_samples import find, sample_render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_pack():
+    """Import policy/__main__.py by path: defines the policies, starts no server."""
+    spec = importlib.util.spec_from_file_location("mns_callback_flow_policy_pack", ROOT / "policy" / "__main__.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PACK = _load_pack()
+rules = PACK.rules
+
+
+def default_render() -> dict:
+    return sample_render()
+
+
+def violations(render: dict) -> list[tuple[str, str, str]]:
+    return [(v.policy, v.resource, v.message) for v in rules.check_render(render)]
+
+
+def _policy_doc(res: dict) -> dict:
+    return json.loads(res["inputs"]["policyDocument"])
+
+
+def _set_policy_doc(res: dict, doc: dict) -> None:
+    res["inputs"]["policyDocument"] = json.dumps(doc, separators=(",", ":"))
+
+
+def test_default_render_has_no_violations():
+    assert violations(default_render()) == []
+
+
+def test_wildcard_action_is_caught():
+    render = default_render()
+    res = find(render, rules.RAM_POLICY)
+    doc = _policy_doc(res)
+    doc["Statement"][0]["Action"] = ["mns:*"]
+    _set_policy_doc(res, doc)
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.NO_WILDCARD_RAM, res["name"])
+    assert "mns:*" in message and "Fix: name each action" in message
+
+
+def test_wildcard_resource_on_a_scopable_action_is_caught():
+    render = default_render()
+    res = find(render, rules.RAM_POLICY)
+    doc = _policy_doc(res)
+    doc["Statement"][0]["Resource"] = "*"
+    _set_policy_doc(res, doc)
+    [(policy, _, message)] = violations(render)
+    assert policy == rules.NO_WILDCARD_RAM
+    assert "mns:PublishMessage" in message and "scope 'Resource'" in message
+
+
+def test_wildcard_resource_is_allowed_for_the_two_report_actions_only():
+    render = default_render()
+    res = find(render, rules.RAM_POLICY)
+    report = {"Action": ["fnf:ReportTaskSucceeded", "fnf:ReportTaskFailed"], "Effect": "Allow", "Resource": "*"}
+    _set_policy_doc(res, {"Statement": [report], "Version": "1"})
+    assert violations(render) == []
+    report["Action"].append("fnf:StartExecution")
+    _set_policy_doc(res, {"Statement": [report], "Version": "1"})
+    [(policy, _, message)] = violations(render)
+    assert policy == rules.NO_WILDCARD_RAM and "fnf:StartExecution" in message
+
+
+def test_trust_document_wildcard_action_is_caught():
+    render = default_render()
+    trust = {"Statement": [{"Action": "sts:*", "Effect": "Allow",
+                            "Principal": {"Service": ["fc.aliyuncs.com"]}}], "Version": "1"}
+    render["resources"].append({"type": rules.RAM_ROLE, "name": "demo-role", "parent": None,
+                                "inputs": {"assumeRolePolicyDocument": json.dumps(trust)}, "dependsOn": []})
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.NO_WILDCARD_RAM, "demo-role")
+    assert message.startswith("assumeRolePolicyDocument:")
+
+
+@pytest.mark.parametrize("value", ["false", "False"])
+def test_anonymous_trigger_on_unverified_function_is_caught(value):
+    render = default_render()
+    fn = find(render, rules.FC3_FUNCTION)
+    fn["inputs"]["functionName"] = "demo-function"
+    fn["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = value
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.ANONYMOUS_NEEDS_SIGNATURE, "demo-trigger")
+    assert "MNS_VERIFY_SIGNATURE=false" in message and "Fix: remove MNS_VERIFY_SIGNATURE" in message
+
+
+def test_trigger_on_another_function_or_with_auth_is_fine():
+    render = default_render()
+    fn = find(render, rules.FC3_FUNCTION)
+    fn["inputs"]["functionName"] = "demo-function"
+    fn["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = "false"
+    trigger = find(render, rules.FC3_TRIGGER)
+    trigger["inputs"]["functionName"] = "some-other-function"
+    assert violations(render) == []
+    trigger["inputs"]["functionName"] = "demo-function"
+    trigger["inputs"]["triggerConfig"] = json.dumps({"authType": "function", "methods": ["POST"]})
+    assert violations(render) == []
+
+
+def test_trigger_whose_function_is_unknown_fails_closed():
+    render = default_render()
+    fn = find(render, rules.FC3_FUNCTION)
+    fn["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = "false"
+    del find(render, rules.FC3_TRIGGER)["inputs"]["functionName"]
+    assert [v[0] for v in violations(render)] == [rules.ANONYMOUS_NEEDS_SIGNATURE]
+
+
+def test_fc2_anonymous_trigger_on_unverified_function_is_caught():
+    render = {"resources": [
+        {"type": rules.FC2_FUNCTION, "name": "fn", "inputs": {
+            "name": "cb", "service": "svc", "filename": "code.zip", "codeChecksum": "1",
+            "environmentVariables": {"MNS_VERIFY_SIGNATURE": "false"}}},
+        {"type": rules.FC2_TRIGGER, "name": "trig", "inputs": {
+            "function": "cb", "service": "svc", "type": "http",
+            "config": json.dumps({"authType": "anonymous", "methods": ["POST"]})}},
+    ]}
+    assert [(v[0], v[1]) for v in violations(render)] == [(rules.ANONYMOUS_NEEDS_SIGNATURE, "trig")]
+
+
+def _flow_without_timeout(render: dict) -> dict:
+    flow = find(render, rules.FNF_FLOW)
+    flow["inputs"]["definition"] = "\n".join(
+        line for line in flow["inputs"]["definition"].splitlines() if "timeoutSeconds" not in line)
+    return flow
+
+
+def test_wait_for_callback_without_timeout_is_caught():
+    render = default_render()
+    flow = _flow_without_timeout(render)
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.CALLBACK_TIMEOUT, flow["name"])
+    assert "'mns-topic-task'" in message and "Fix: set timeoutSeconds" in message
+
+
+def test_nested_wait_for_callback_without_timeout_is_caught():
+    definition = (
+        "version: v1\ntype: flow\nsteps:\n  - type: parallel\n    name: fan\n    branches:\n"
+        "      - steps:\n          - type: task\n            name: inner\n            pattern: waitForCallback\n"
+        "            resourceArn: acs:mns:::/topics/t/messages\n            timeoutSeconds: 0\n")
+    msgs = rules.callback_timeouts(rules.FNF_FLOW, {"definition": definition})
+    assert len(msgs) == 1 and "'inner'" in msgs[0] and "timeoutSeconds=0" in msgs[0]
+
+
+def test_code_without_checksum_is_caught():
+    render = default_render()
+    fn = find(render, rules.FC3_FUNCTION)
+    del fn["inputs"]["code"]["checksum"]
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.CHECKSUMMED_CODE, fn["name"])
+    assert "code.checksum is missing" in message and "CRC-64/XZ" in message
+
+
+def test_code_without_archive_is_caught():
+    fn_inputs = {"code": {"checksum": "1"}}
+    [message] = rules.code_checksum(rules.FC3_FUNCTION, fn_inputs)
+    assert "no archive" in message
+    assert rules.code_checksum(rules.FC2_FUNCTION, {"filename": "a.zip"}) == [
+        ("codeChecksum is missing. Fix: set codeChecksum to the CRC-64/XZ of the zip "
+        "as an unsigned decimal (infra/packaging.py computes it).")]
+
+
+# ---- the pack itself, through pulumi_policy's own argument classes ----------
+
+
+def test_pack_has_every_rule_and_each_is_mandatory():
+    names = {p.name for p in PACK.POLICIES}
+    assert names == {rules.NO_WILDCARD_RAM, rules.CALLBACK_TIMEOUT, rules.CHECKSUMMED_CODE,
+                     rules.ANONYMOUS_NEEDS_SIGNATURE}
+    assert all(p.enforcement_level == EnforcementLevel.MANDATORY for p in PACK.POLICIES)
+    assert all(len(p.description) > 20 for p in PACK.POLICIES)
+
+
+def _policy(name):
+    return next(p for p in PACK.POLICIES if p.name == name)
+
+
+def test_resource_validators_report_through_pulumi_policy_args():
+    render = default_render()
+    flow = _flow_without_timeout(render)
+    policy = _policy(rules.CALLBACK_TIMEOUT)
+    assert isinstance(policy, ResourceValidationPolicy)
+    reported = []
+    args = ResourceValidationArgs(flow["type"], flow["inputs"], "urn:pulumi:dev::p::t::flow", flow["name"], None, None)
+    policy.validate(args, lambda message, urn=None: reported.append((message, urn)))
+    assert len(reported) == 1 and "Fix: set timeoutSeconds" in reported[0][0]
+    # a clean resource reports nothing
+    clean = find(default_render(), rules.FNF_FLOW)
+    reported.clear()
+    policy.validate(ResourceValidationArgs(clean["type"], clean["inputs"], "u", "n", None, None),
+                    lambda message, urn=None: reported.append(message))
+    assert reported == []
+
+
+def test_stack_validator_reports_the_trigger_urn():
+    render = default_render()
+    fn = find(render, rules.FC3_FUNCTION)
+    fn["inputs"]["functionName"] = "demo-function"
+    fn["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = "false"
+    resources = [PolicyResource(r["type"], r["inputs"], f"urn:{r['name']}", r["name"], None, None, None, [], {})
+                 for r in render["resources"]]
+    policy = _policy(rules.ANONYMOUS_NEEDS_SIGNATURE)
+    assert isinstance(policy, StackValidationPolicy)
+    reported = []
+    policy.validate(StackValidationArgs(resources), lambda message, urn=None: reported.append((message, urn)))
+    assert [urn for _, urn in reported] == ["urn:demo-trigger"]
