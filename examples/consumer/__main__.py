@@ -1,0 +1,42 @@
+"""A second Pulumi project that calls the mns-callback-flow pattern's flow.
+
+It reads the pattern's stack outputs (``patternStack`` =
+``<org>/mns-callback-flow/<stack>``) and creates a RAM role allowed only to
+start and describe executions of that one flow.
+"""
+
+import sys
+from pathlib import Path
+
+import pulumi
+
+# The pattern's pure policy builders (infra/policies.py) live two folders up.
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
+
+import caller_access
+from caller_stack import FlowCaller
+
+config = pulumi.Config()
+pattern = pulumi.StackReference(caller_access.check_stack_name(config.require("patternStack")))
+
+# Without these three the caller cannot be scoped to the flow: require, not get.
+flow_name = pattern.require_output("flowName")
+region = pattern.require_output("region")
+account_id = pattern.require_output("accountId")
+
+caller = FlowCaller(
+    "caller",
+    flow_name=flow_name,
+    region=region,
+    account_id=account_id,
+    trusted_principal=config.get("trustedPrincipal"),
+    role_name=config.get("roleName"),
+)
+
+pulumi.export("flowName", flow_name)
+pulumi.export("region", region)
+pulumi.export("roleArn", caller.role.arn)
+pulumi.export("assumeRoleCommand", caller.assume_role_command)
+pulumi.export("startCommand", caller.start_command)

@@ -1,0 +1,69 @@
+"""The resources a caller of the pattern's flow needs, from its stack outputs."""
+
+from __future__ import annotations
+
+import caller_access as access
+import pulumi
+import pulumi_alicloud as alicloud
+from infra.policies import start_execution_policy
+
+
+class FlowCaller(pulumi.ComponentResource):
+    """A RAM role that may only start and describe executions of one flow.
+
+    Takes the pattern's outputs as Outputs, so it works on a StackReference's
+    values during preview, before they are known.
+    """
+
+    role: alicloud.ram.Role
+    policy: alicloud.ram.Policy
+    attachment: alicloud.ram.RolePolicyAttachment
+
+    def __init__(
+        self,
+        name: str,
+        flow_name: pulumi.Input[str],
+        region: pulumi.Input[str],
+        account_id: pulumi.Input[str],
+        trusted_principal: str | None = None,
+        role_name: str | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mns-callback-flow-consumer:index:FlowCaller", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        flow = pulumi.Output.from_input(flow_name)
+        principal = (
+            pulumi.Output.from_input(trusted_principal)
+            if trusted_principal
+            else pulumi.Output.from_input(account_id).apply(access.account_root)
+        )
+        self.role_name = flow.apply(lambda f: access.caller_role_name(f, role_name))
+        self.role = alicloud.ram.Role(
+            f"{name}-role",
+            role_name=self.role_name,
+            assume_role_policy_document=principal.apply(access.trust_policy),
+            description=flow.apply(lambda f: f"May start and describe executions of flow {f} only."),
+            opts=child,
+        )
+        self.policy = alicloud.ram.Policy(
+            f"{name}-policy",
+            policy_name=self.role_name.apply(lambda r: f"{r}-start"),
+            policy_document=pulumi.Output.all(region, account_id, flow).apply(
+                lambda v: start_execution_policy(v[0], v[1], v[2])),
+            description="StartExecution/DescribeExecution on one flow.",
+            opts=child,
+        )
+        self.attachment = alicloud.ram.RolePolicyAttachment(
+            f"{name}-attachment",
+            role_name=self.role.role_name,
+            policy_name=self.policy.policy_name,
+            policy_type="Custom",
+            opts=child,
+        )
+        self.start_command = pulumi.Output.all(flow, region).apply(lambda v: access.start_command(v[0], v[1]))
+        self.assume_role_command = self.role.arn.apply(access.assume_role_command)
+        self.register_outputs({
+            "roleArn": self.role.arn,
+            "roleName": self.role.role_name,
+            "startCommand": self.start_command,
+        })
