@@ -38,14 +38,13 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from random import Random
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from localcloud.faults import Faults
 from localcloud.loopback import LoopbackServer, read_body, reset_connection
 
 API_VERSION = "2019-03-15"
@@ -285,63 +284,17 @@ class TokenRegistry:
 FAULT_KINDS = ("throttle", "internal", "invalid_state", "slow", "reset", "lost_answer")
 
 
-@dataclass
-class Faults:
-    """Makes the endpoint misbehave on purpose, scripted or at random.
+def fnf_faults(delay: float = 1.0) -> Faults:
+    """Faults for the FnF endpoint.
 
-    Kinds: ``throttle`` (429 ResourceThrottled), ``internal`` (500
-    InternalServerError), ``invalid_state`` (409 TaskInvalidState), ``slow``
-    (answers normally after ``delay`` seconds), ``reset`` (TCP reset before the
-    request is handled), ``lost_answer`` (the request takes effect, then the
-    connection is reset so the client never hears the answer). Faults apply only
-    to requests that passed authentication, like a service fault behind the gateway.
+    ``throttle`` (429 ResourceThrottled), ``internal`` (500 InternalServerError),
+    ``invalid_state`` (409 TaskInvalidState), ``slow`` (answers normally after
+    ``delay`` seconds), ``reset`` (TCP reset before the request is handled),
+    ``lost_answer`` (the request takes effect, then the connection is reset so
+    the client never hears the answer). Faults apply only to requests that
+    passed authentication, like a service fault behind the gateway.
     """
-
-    delay: float = 1.0
-    _script: deque = field(default_factory=deque)
-    _rate: float = 0.0
-    _rng: Random | None = None
-    _random_kinds: tuple[str, ...] = ()
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    injected: dict[str, int] = field(default_factory=dict)
-
-    def inject(self, kind: str, times: int = 1, actions: tuple[str, ...] | None = None) -> None:
-        """The next ``times`` matching requests (any action, or one of ``actions``) get ``kind``."""
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"fault kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
-        with self._lock:
-            for _ in range(times):
-                self._script.append((kind, actions))
-
-    def at_random(self, rate: float, rng: Random,
-                  kinds: tuple[str, ...] = ("throttle", "internal", "reset")) -> None:
-        """Each request gets one of ``kinds`` with probability ``rate``, drawn from ``rng``."""
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"fault rate must be within 0..1, got {rate}")
-        for kind in kinds:
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"fault kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
-        with self._lock:
-            self._rate, self._rng, self._random_kinds = rate, rng, tuple(kinds)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._script.clear()
-            self._rate, self._rng = 0.0, None
-
-    def next_for(self, action: str) -> str | None:
-        with self._lock:
-            for i, (kind, actions) in enumerate(self._script):
-                if actions is None or action in actions:
-                    del self._script[i]
-                    return self._count(kind)
-            if self._rng is not None and self._rate and self._rng.random() < self._rate:
-                return self._count(self._rng.choice(self._random_kinds))
-        return None
-
-    def _count(self, kind: str) -> str:
-        self.injected[kind] = self.injected.get(kind, 0) + 1
-        return kind
+    return Faults(FAULT_KINDS, delay=delay, default_random=("throttle", "internal", "reset"))
 
 
 # --------------------------------------------------------------------------- server
@@ -368,7 +321,7 @@ class FnFEndpoint(LoopbackServer):
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(_FnFHandler, port)
         self.backend: FnFBackend = backend if backend is not None else TokenRegistry()
-        self.faults = Faults()
+        self.faults = fnf_faults()
         self.clock = clock
         self.calls: list[Call] = []
         self._issued: dict[str, _Issued] = {}
