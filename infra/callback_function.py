@@ -1,0 +1,236 @@
+"""Component: the callback function, its public HTTP trigger and its RAM role.
+
+FC 3.0 (``fc.V3Function`` + ``fc.V3Trigger``) by default; FC 2.0 (``fc.Service``
++ ``fc.Function`` + ``fc.Trigger``, deprecated by the provider) on request, for
+accounts that still run it. The role may do exactly two things: report task
+results to Serverless Workflow and, when logging is on, write to its own logstore.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_alicloud as alicloud
+
+from infra import packaging, policies
+
+TYPE_TOKEN = "mns-callback-flow:index:CallbackFunction"
+FC_PRINCIPAL = "fc.aliyuncs.com"
+TRIGGER_NAME = "http"
+# Entry points of function/index.py (DESIGN.md "Fixed interfaces").
+HANDLER_FC3 = "index.handler"
+HANDLER_FC2 = "index.wsgi_handler"
+
+
+class CallbackFunctionArgs(TypedDict):
+    """What the function component needs."""
+
+    function_name: str
+    """The function's name (FC 2.0: also the base of its service's name)."""
+    function_compute: str
+    """``"3.0"`` (``fc.V3Function``) or ``"2.0"`` (``fc.Service`` + ``fc.Function``)."""
+    region: str
+    """The region: the handler's FnF endpoint and its log-write permission are built from it."""
+    account_id: pulumi.Input[str]
+    """The account that owns the logstore (for the log-write policy)."""
+    runtime: str
+    """FC Python runtime, e.g. ``python3.10``; decides which dependencies are vendored."""
+    memory_size: int
+    """Memory in MB."""
+    timeout: int
+    """Seconds FC lets one invocation run."""
+    verify_signature: bool
+    """Whether the handler checks MNS push signatures (only turn off for local tests)."""
+    log_project: NotRequired[str | None]
+    """Simple Log Service project for the function's logs; with ``log_store``, or neither."""
+    log_store: NotRequired[str | None]
+    """Logstore in ``log_project``."""
+    source_dir: NotRequired[str]
+    """The archive root (default ``function/`` of this project)."""
+
+
+def fnf_endpoint(region: str) -> str:
+    """The region's public FnF endpoint, https (FACTS.md: the SDK would guess plain HTTP)."""
+    return f"https://{region}.fnf.aliyuncs.com"
+
+
+def http_trigger_config(function_compute: str) -> str:
+    """The HTTP trigger's config JSON.
+
+    MNS cannot sign FC requests, so the trigger is anonymous and the handler's
+    MNS signature check is the authentication (FACTS.md); only POST is allowed.
+    FC 3.0 adds ``disableURLInternet: false`` (API 2023-03-30 HTTPTriggerConfig):
+    MNS pushes over the Internet.
+    """
+    config: dict[str, object] = {"authType": "anonymous", "methods": ["POST"]}
+    if function_compute == "3.0":
+        config["disableURLInternet"] = False
+    return json.dumps(config, separators=(",", ":"), sort_keys=True)
+
+
+def fc2_trigger_url(account_id: str, region: str, service: str, function: str) -> str:
+    """FC 2.0's HTTP trigger URL (its trigger resource exposes none): the documented
+    ``https://<account>.<region>.fc.aliyuncs.com/2016-08-15/proxy/<service>/<function>/``."""
+    return f"https://{account_id}.{region}.fc.aliyuncs.com/2016-08-15/proxy/{service}/{function}/"
+
+
+class CallbackFunction(pulumi.ComponentResource):
+    """The callback handler deployed from ``function/`` with an anonymous POST-only HTTP trigger."""
+
+    role: alicloud.ram.Role
+    policy: alicloud.ram.Policy
+    policy_attachment: alicloud.ram.RolePolicyAttachment
+    log_policy: alicloud.ram.Policy | None
+    log_policy_attachment: alicloud.ram.RolePolicyAttachment | None
+    service: alicloud.fc.Service | None
+    function: alicloud.fc.V3Function | alicloud.fc.Function
+    trigger: alicloud.fc.V3Trigger | alicloud.fc.Trigger
+    archive: packaging.CodeArchive
+    function_name: pulumi.Output[str]
+    trigger_url: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: CallbackFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = args["function_name"]
+        region = args["region"]
+        log_project, log_store = args.get("log_project"), args.get("log_store")
+
+        self.role = alicloud.ram.Role(
+            f"{name}-role",
+            role_name=f"{function_name}-role",
+            description=f"Runs the callback function {function_name}: reports task results to Serverless Workflow.",
+            assume_role_policy_document=policies.trust_policy(FC_PRINCIPAL),
+            opts=child,
+        )
+        self.policy = alicloud.ram.Policy(
+            f"{name}-policy",
+            policy_name=f"{function_name}-report",
+            description="fnf:ReportTaskSucceeded and fnf:ReportTaskFailed only.",
+            policy_document=policies.report_task_policy(),
+            opts=child,
+        )
+        self.policy_attachment = alicloud.ram.RolePolicyAttachment(
+            f"{name}-policy-attachment",
+            role_name=self.role.role_name,
+            policy_name=self.policy.policy_name,
+            policy_type="Custom",
+            opts=child,
+        )
+        grants: list[pulumi.Resource] = [self.policy_attachment]
+        self.log_policy = self.log_policy_attachment = None
+        if log_project and log_store:
+            self.log_policy = alicloud.ram.Policy(
+                f"{name}-log-policy",
+                policy_name=f"{function_name}-log-write",
+                description=f"Write logs to {log_project}/{log_store} only.",
+                policy_document=pulumi.Output.from_input(args["account_id"]).apply(
+                    lambda account: policies.log_write_policy(region, account, log_project, log_store)
+                ),
+                opts=child,
+            )
+            self.log_policy_attachment = alicloud.ram.RolePolicyAttachment(
+                f"{name}-log-policy-attachment",
+                role_name=self.role.role_name,
+                policy_name=self.log_policy.policy_name,
+                policy_type="Custom",
+                opts=child,
+            )
+            grants.append(self.log_policy_attachment)
+
+        source_dir = Path(args.get("source_dir") or packaging.FUNCTION_DIR)
+        self.archive = packaging.build_archive(source_dir, args["runtime"])
+        environment = {
+            "FNF_ENDPOINT": fnf_endpoint(region),
+            "MNS_VERIFY_SIGNATURE": "true" if args["verify_signature"] else "false",
+            "ALIBABA_CLOUD_REGION": region,
+        }
+        # The function only runs once its role may report (no AccessDenied on a first push).
+        after_grants = pulumi.ResourceOptions(parent=self, depends_on=grants)
+
+        if args["function_compute"] == "3.0":
+            self.service = None
+            self.function = alicloud.fc.V3Function(
+                f"{name}-function",
+                function_name=function_name,
+                description="Reports MNS-pushed task tokens back to Serverless Workflow.",
+                handler=HANDLER_FC3,
+                runtime=args["runtime"],
+                code=alicloud.fc.V3FunctionCodeArgs(zip_file=self.archive.base64, checksum=self.archive.crc64),
+                memory_size=args["memory_size"],
+                timeout=args["timeout"],
+                role=self.role.arn,
+                # The handler calls the public FnF endpoint.
+                internet_access=True,
+                environment_variables=environment,
+                log_config=(
+                    alicloud.fc.V3FunctionLogConfigArgs(project=log_project, logstore=log_store)
+                    if log_project and log_store else None
+                ),
+                opts=after_grants,
+            )
+            self.trigger = alicloud.fc.V3Trigger(
+                f"{name}-trigger",
+                function_name=self.function.function_name,
+                trigger_name=TRIGGER_NAME,
+                trigger_type="http",
+                qualifier="LATEST",
+                trigger_config=http_trigger_config("3.0"),
+                opts=child,
+            )
+            self.function_name = self.function.function_name
+            self.trigger_url = self.trigger.http_trigger.apply(lambda http: http.url_internet)
+        elif args["function_compute"] == "2.0":
+            # FC 2.0 takes the archive as a file: written content-addressed under build/.
+            archive_path = packaging.write_archive(self.archive)
+            self.service = alicloud.fc.Service(
+                f"{name}-service",
+                name=f"{function_name}-service",
+                description="Service of the MNS callback function.",
+                role=self.role.arn,
+                internet_access=True,
+                log_config=(
+                    alicloud.fc.ServiceLogConfigArgs(project=log_project, logstore=log_store)
+                    if log_project and log_store else None
+                ),
+                opts=after_grants,
+            )
+            self.function = alicloud.fc.Function(
+                f"{name}-function",
+                service=self.service.name,
+                name=function_name,
+                description="Reports MNS-pushed task tokens back to Serverless Workflow.",
+                handler=HANDLER_FC2,
+                runtime=args["runtime"],
+                # Relative to the project directory, where Pulumi runs the program.
+                filename=archive_path.relative_to(packaging.PROJECT_DIR).as_posix(),
+                code_checksum=self.archive.crc64,
+                memory_size=args["memory_size"],
+                timeout=args["timeout"],
+                environment_variables=environment,
+                opts=child,
+            )
+            self.trigger = alicloud.fc.Trigger(
+                f"{name}-trigger",
+                service=self.service.name,
+                function=self.function.name,
+                name=TRIGGER_NAME,
+                type="http",
+                config=http_trigger_config("2.0"),
+                opts=child,
+            )
+            self.function_name = self.function.name
+            self.trigger_url = pulumi.Output.all(
+                args["account_id"], self.service.name, self.function.name, self.trigger.id
+            ).apply(lambda v: fc2_trigger_url(v[0], region, v[1], v[2]))
+        else:
+            raise ValueError(f"function_compute must be '3.0' or '2.0', got {args['function_compute']!r}")
+
+        self.role_arn = self.role.arn
+        self.register_outputs(
+            {"functionName": self.function_name, "triggerUrl": self.trigger_url, "roleArn": self.role_arn}
+        )

@@ -1,0 +1,208 @@
+"""A deterministic stand-in for Alibaba Cloud under ``pulumi.runtime.set_mocks``.
+
+``infra.synth`` and the tests run the real program against it: every resource
+the program registers is recorded as the provider would receive it (type token,
+logical name, inputs, parent, dependencies), and it answers with fixed ids,
+ARNs and URLs so the same source always renders the same bytes.
+
+Only the type tokens the program uses are known; anything else fails loudly,
+so a renamed or new resource type cannot slip through a render unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+
+ACCOUNT_ID = "1234567890123456"
+CALLER_IDENTITY = "alicloud:index/getCallerIdentity:getCallerIdentity"
+COMPONENT_PREFIX = "mns-callback-flow:index:"
+
+
+def urn_ref(urn: str) -> str | None:
+    """``urn:pulumi:stack::project::a$b::name`` -> ``"b::name"``; the stack itself -> None."""
+    if not urn:
+        return None
+    _, _, qualified_type, name = urn.split("::", 3)
+    type_ = qualified_type.split("$")[-1]
+    return None if type_ == "pulumi:pulumi:Stack" else f"{type_}::{name}"
+
+
+def _trigger_url_fc3(function_name: str, region: str) -> str:
+    # FC 3.0 HTTPTrigger.urlInternet form: https://<name>-<id>.<region>.fcapp.run
+    # (FC API 2023-03-30 struct HTTPTrigger); the mock leaves the random id out.
+    return f"https://{function_name}.{region}.fcapp.run"
+
+
+class OfflineCloud(Mocks):
+    """Answers resource registrations and invokes with deterministic values.
+
+    Each answer is keyed on the exact type token; the returned state is the
+    inputs plus the outputs the program reads (ARNs, trigger URLs).
+    """
+
+    def __init__(self, region: str, account_id: str = ACCOUNT_ID) -> None:
+        self.region = region
+        self.account_id = account_id
+        self._answers: dict[str, Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
+            "alicloud:message/serviceTopic:ServiceTopic": lambda n, i: (i["topicName"], {}),
+            "alicloud:message/serviceSubscription:ServiceSubscription": lambda n, i: (
+                f"{i['topicName']}:{i['subscriptionName']}", {}
+            ),
+            "alicloud:ram/role:Role": lambda n, i: (
+                i["roleName"], {"arn": f"acs:ram::{self.account_id}:role/{i['roleName']}"}
+            ),
+            "alicloud:ram/policy:Policy": lambda n, i: (i["policyName"], {}),
+            "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment": lambda n, i: (
+                f"role:{i['policyName']}:{i['policyType']}:{i['roleName']}", {}
+            ),
+            "alicloud:fc/v3Function:V3Function": lambda n, i: (
+                i["functionName"],
+                {"functionArn": f"acs:fc:{self.region}:{self.account_id}:functions/{i['functionName']}"},
+            ),
+            "alicloud:fc/v3Trigger:V3Trigger": lambda n, i: (
+                f"{i['functionName']}:{i.get('triggerName', n)}",
+                {"httpTrigger": {
+                    "urlInternet": _trigger_url_fc3(i["functionName"], self.region),
+                    "urlIntranet": _trigger_url_fc3(i["functionName"], f"{self.region}-vpc"),
+                }},
+            ),
+            "alicloud:fc/service:Service": lambda n, i: (i["name"], {"serviceId": f"service-id-{i['name']}"}),
+            "alicloud:fc/function:Function": lambda n, i: (
+                f"{i['service']}:{i['name']}", {"functionId": f"function-id-{i['name']}"}
+            ),
+            "alicloud:fc/trigger:Trigger": lambda n, i: (
+                f"{i['service']}:{i['function']}:{i['name']}", {"triggerId": f"trigger-id-{i['name']}"}
+            ),
+            "alicloud:fnf/flow:Flow": lambda n, i: (i["name"], {"flowId": f"flow-id-{i['name']}"}),
+        }
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ.startswith(COMPONENT_PREFIX):
+            return f"{args.name}-id", {}
+        answer = self._answers.get(args.typ)
+        if answer is None:
+            raise KeyError(f"the offline cloud does not know resource type {args.typ!r} ({args.name})")
+        resource_id, outputs = answer(args.name, args.inputs)
+        return resource_id, {**args.inputs, **outputs}
+
+    def call(self, args: MockCallArgs) -> dict[str, Any]:
+        if args.token == CALLER_IDENTITY:
+            return {
+                "accountId": self.account_id,
+                "arn": f"acs:ram::{self.account_id}:root",
+                "id": self.account_id,
+                "identityType": "Account",
+            }
+        raise KeyError(f"the offline cloud does not answer invoke {args.token!r}")
+
+
+@dataclass
+class Registration:
+    """One resource as the engine received it."""
+
+    type: str
+    name: str
+    parent: str | None
+    inputs: dict[str, Any]
+    depends_on: list[str] = field(default_factory=list)
+
+    def as_render(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "inputs": self.inputs,
+            "dependsOn": self.depends_on,
+        }
+
+
+class RecordingMonitor(MockMonitor):
+    """A mock resource monitor that also keeps each registration's parent and dependencies.
+
+    ``Mocks.new_resource`` only sees type, name and inputs; the parent and
+    ``dependsOn`` edges are in the engine request, so they are taken here.
+    """
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object)
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    parent=urn_ref(request.parent),
+                    inputs=_plain(inputs),
+                    depends_on=sorted({ref for ref in map(urn_ref, request.dependencies) if ref}),
+                )
+            )
+        return super().RegisterResource(request)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def one(self, type_: str) -> Registration:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise AssertionError(f"expected exactly one {type_}, found {[r.name for r in found]}")
+        return found[0]
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as JSON-able data (keys are sorted later, at dump time)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        # The engine carries every number as a double; 256.0 was an int in the program.
+        return int(value)
+    return value
+
+
+def run_offline(
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, str],
+    region: str,
+    monitor: RecordingMonitor | None = None,
+) -> tuple[RecordingMonitor, dict[str, Any], Any]:
+    """Run ``program`` against the offline cloud; return (monitor, stack outputs, result).
+
+    When ``program`` returns a ``pulumi.Output`` it is awaited, so checks written
+    as ``Output.apply`` run before this returns (their errors propagate). Pass a
+    ``monitor`` to inspect what was registered even when the program raises.
+    Call it inside a fresh ``contextvars.Context`` (see ``infra.synth``) so the
+    Pulumi runtime's globals (root stack, config) start empty each time.
+    """
+    from pulumi.runtime.settings import get_root_resource
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    monitor = monitor if monitor is not None else RecordingMonitor(OfflineCloud(region))
+    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config))
+    holder: dict[str, Any] = {}
+
+    def body() -> None:
+        result = program()
+        if isinstance(result, pulumi.Output):
+            result = _sync_await(result.future())
+        exported = dict(getattr(get_root_resource(), "outputs", {}))
+        resolved = pulumi.Output.all(*exported.values()).apply(lambda values: dict(zip(exported, values)))
+        holder["outputs"] = _sync_await(resolved.future())
+        holder["result"] = result
+
+    _sync_await(run_pulumi_func(body))
+    return monitor, holder.get("outputs", {}), holder.get("result")
