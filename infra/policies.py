@@ -1,0 +1,208 @@
+"""RAM documents for the pattern: trust policies and least-privilege permissions.
+
+Pure functions returning compact canonical JSON (sorted keys, no spaces): the RAM
+API reformats the documents it stores, and a canonical form keeps Pulumi from
+seeing a perpetual diff (pulumi-alicloud issue 1176, FACTS.md "RAM").
+
+`wildcard_violations` is the checker the tests and the policy pack share.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, overload
+
+# The two actions the callback handler needs. They support no resource-level
+# scoping ("All Resources" in the FnF RAM reference; FACTS.md "RAM"), so their
+# statement must use Resource "*"; it is the only "*" resource we ever write,
+# and it is kept to exactly these two actions.
+REPORT_ACTIONS: tuple[str, ...] = ("fnf:ReportTaskSucceeded", "fnf:ReportTaskFailed")
+TRUSTED_SERVICES: tuple[str, ...] = ("fc.aliyuncs.com", "fnf.aliyuncs.com")
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+(-[0-9]+)?")
+_ACCOUNT = re.compile(r"[0-9]{1,32}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}")
+_TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,254}")  # MNS CreateTopic naming rule
+_TOPIC_MESSAGES_ARN = re.compile(r"acs:mns:([a-z0-9-]+):([0-9]+):/topics/([A-Za-z0-9-]+)/messages")
+
+
+class PolicyError(ValueError):
+    """An argument cannot go into a policy document; the message names it."""
+
+
+def canonical_json(doc: Mapping[str, Any]) -> str:
+    """Compact JSON with sorted keys: the same document always gives the same text."""
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def _check(name: str, value: object, pattern: re.Pattern[str], expected: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise PolicyError(f"{name}={value!r}: expected {expected}")
+    return value
+
+
+def _scope(region: str, account_id: str) -> tuple[str, str]:
+    return (
+        _check("region", region, _REGION, "a region id like cn-hangzhou"),
+        _check("account_id", account_id, _ACCOUNT, "a numeric Alibaba Cloud account id"),
+    )
+
+
+def _allow(actions: Iterable[str], resource: str | list[str]) -> dict[str, Any]:
+    return {"Action": list(actions), "Effect": "Allow", "Resource": resource}
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return canonical_json({"Statement": list(statements), "Version": "1"})
+
+
+# ---- ARNs --------------------------------------------------------------------------
+
+
+def topic_messages_arn(region: str, account_id: str, topic_name: str) -> str:
+    """The messages of one MNS topic.
+
+    `acs:mns:<region>:<account>:/topics/<topic>` is the documented topic resource
+    (MNS "CreateTopic" authorization, SMQ "Custom policies" reference); message
+    operations add `/messages`, as the documented queue form
+    `acs:mns:<region>:<account>:/queues/<queue>/messages` does (FACTS.md "RAM",
+    marked unverified for topics: not seen verbatim in the docs).
+    """
+    region, account_id = _scope(region, account_id)
+    topic = _check("topic_name", topic_name, _TOPIC, "an MNS topic name")
+    return f"acs:mns:{region}:{account_id}:/topics/{topic}/messages"
+
+
+def flow_arn(region: str, account_id: str, flow_name: str) -> str:
+    """`acs:fnf:<region>:<account>:flow/<name>` (FACTS.md "RAM")."""
+    region, account_id = _scope(region, account_id)
+    return f"acs:fnf:{region}:{account_id}:flow/{_check('flow_name', flow_name, _NAME, 'a flow name')}"
+
+
+def logstore_arn(region: str, account_id: str, log_project: str, log_store: str) -> str:
+    """`acs:log:<region>:<account>:project/<p>/logstore/<s>` (SLS "Authentication rules", doc 29052)."""
+    region, account_id = _scope(region, account_id)
+    project = _check("log_project", log_project, _NAME, "a log project name")
+    store = _check("log_store", log_store, _NAME, "a logstore name")
+    return f"acs:log:{region}:{account_id}:project/{project}/logstore/{store}"
+
+
+# ---- documents ---------------------------------------------------------------------
+
+
+def trust_policy(service: str) -> str:
+    """Let one Alibaba Cloud service assume the role (FACTS.md "RAM" trust principals)."""
+    if service not in TRUSTED_SERVICES:
+        raise PolicyError(f"service={service!r}: expected one of {', '.join(TRUSTED_SERVICES)}")
+    return canonical_json({
+        "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": [service]}}],
+        "Version": "1",
+    })
+
+
+def report_task_policy() -> str:
+    """What the callback function may do: report a task's outcome, nothing else."""
+    # Resource "*" because ReportTaskSucceeded/ReportTaskFailed cannot be scoped
+    # to a flow or an execution (RAM: "All Resources"); see REPORT_ACTIONS.
+    return _policy(_allow(REPORT_ACTIONS, "*"))
+
+
+@overload
+def publish_policy(topic_arn: str, /) -> str: ...
+@overload
+def publish_policy(region: str, account_id: str, topic_name: str, /) -> str: ...
+
+
+def publish_policy(*args: str) -> str:
+    """What the flow may do: publish to its one topic.
+
+    Called with the topic's messages ARN (from `topic_messages_arn`) or with
+    `(region, account_id, topic_name)`.
+    """
+    if len(args) == 3:
+        arn = topic_messages_arn(*args)
+    elif len(args) == 1:
+        arn = args[0]
+        _check("topic_arn", arn, _TOPIC_MESSAGES_ARN, "acs:mns:<region>:<account>:/topics/<topic>/messages")
+    else:
+        raise TypeError("publish_policy(topic_arn) or publish_policy(region, account_id, topic_name)")
+    return _policy(_allow(["mns:PublishMessage"], arn))
+
+
+def log_write_policy(region: str, account_id: str, log_project: str, log_store: str) -> str:
+    """Let FC write the function's logs into one logstore (action `log:PostLogStoreLogs`, doc 29052)."""
+    return _policy(_allow(["log:PostLogStoreLogs"], logstore_arn(region, account_id, log_project, log_store)))
+
+
+def start_execution_policy(region: str, account_id: str, flow_name: str) -> str:
+    """What a consumer needs to run the flow: start an execution and read its result.
+
+    StartExecution is checked against the flow, DescribeExecution against the
+    flow or one of its executions (`.../flow/<name>/execution/<execution>`; FnF
+    "Authorization rules", doc 122683), so both forms are granted, for this
+    flow only.
+    """
+    flow = flow_arn(region, account_id, flow_name)
+    return _policy(
+        _allow(["fnf:StartExecution"], flow),
+        _allow(["fnf:DescribeExecution"], [flow, f"{flow}/execution/*"]),
+    )
+
+
+# ---- the shared least-privilege check ------------------------------------------------
+
+
+def _as_list(value: object) -> list[object]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _broad_resource(resource: str) -> bool:
+    """`*`, or an ARN whose resource part is only a wildcard (acs:fnf:*:*:*, acs:mns:r:a:/*)."""
+    if resource.strip() == "*":
+        return True
+    parts = resource.split(":", 4)
+    return len(parts) == 5 and parts[4].strip("/") in ("", "*")
+
+
+def wildcard_violations(policy: str | Mapping[str, Any]) -> list[str]:
+    """Every way a permission policy is broader than this project allows (empty = fine).
+
+    Rules: no Allow statement may name an action containing `*` (`*`, `fnf:*`,
+    `log:Post*`), use NotAction or NotResource, or grant a wildcard resource;
+    the one exception is Resource `*` on a statement whose actions are only
+    the two report actions. Deny statements narrow access and are not judged.
+    """
+    if isinstance(policy, str):
+        try:
+            policy = json.loads(policy)
+        except json.JSONDecodeError as err:
+            return [f"not JSON: {err.msg}"]
+    if not isinstance(policy, Mapping) or not isinstance(policy.get("Statement"), (list, Mapping)):
+        return ["no Statement list"]
+    problems = []
+    for index, statement in enumerate(_as_list(policy["Statement"])):
+        where = f"Statement[{index}]"
+        if not isinstance(statement, Mapping):
+            problems.append(f"{where}: not an object")
+            continue
+        if statement.get("Effect") != "Allow":
+            continue
+        for key in ("NotAction", "NotResource"):
+            if key in statement:
+                problems.append(f"{where}: {key} grants everything not listed")
+        actions = [str(a) for a in _as_list(statement.get("Action"))]
+        resources = [str(r) for r in _as_list(statement.get("Resource"))]
+        if not actions:
+            problems.append(f"{where}: no Action")
+        if not resources and "NotResource" not in statement:
+            problems.append(f"{where}: no Resource")
+        problems += [f"{where}: wildcard action {a!r}" for a in actions if "*" in a]
+        only_report = bool(actions) and set(actions) <= set(REPORT_ACTIONS)
+        for resource in resources:
+            if _broad_resource(resource) and not (resource == "*" and only_report):
+                problems.append(f"{where}: wildcard resource {resource!r} for {', '.join(actions) or 'no action'}")
+    return problems

@@ -1,0 +1,172 @@
+"""RAM documents: exact canonical JSON, argument checks, and the wildcard checker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.policies import (
+    PolicyError,
+    canonical_json,
+    flow_arn,
+    log_write_policy,
+    publish_policy,
+    report_task_policy,
+    start_execution_policy,
+    topic_messages_arn,
+    trust_policy,
+    wildcard_violations,
+)
+
+REGION, ACCOUNT = "cn-hangzhou", "1234567890123456"
+
+
+def test_trust_policy_exact() -> None:
+    # FACTS.md gives this document for the function role, byte for byte.
+    assert trust_policy("fc.aliyuncs.com") == (
+        '{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"Service":["fc.aliyuncs.com"]}}],'
+        '"Version":"1"}'
+    )
+    assert json.loads(trust_policy("fnf.aliyuncs.com"))["Statement"][0]["Principal"] == {
+        "Service": ["fnf.aliyuncs.com"]}
+
+
+@pytest.mark.parametrize("service", ["ecs.aliyuncs.com", "*", "FC.aliyuncs.com", ""])
+def test_trust_policy_refuses_other_services(service: str) -> None:
+    with pytest.raises(PolicyError, match="service="):
+        trust_policy(service)
+
+
+def test_report_task_policy_exact() -> None:
+    assert report_task_policy() == (
+        '{"Statement":[{"Action":["fnf:ReportTaskSucceeded","fnf:ReportTaskFailed"],"Effect":"Allow",'
+        '"Resource":"*"}],"Version":"1"}'
+    )
+    assert wildcard_violations(report_task_policy()) == []
+
+
+def test_publish_policy_exact() -> None:
+    expected = (
+        '{"Statement":[{"Action":["mns:PublishMessage"],"Effect":"Allow",'
+        '"Resource":"acs:mns:cn-hangzhou:1234567890123456:/topics/demo-topic/messages"}],"Version":"1"}'
+    )
+    assert publish_policy(REGION, ACCOUNT, "demo-topic") == expected
+    assert publish_policy(topic_messages_arn(REGION, ACCOUNT, "demo-topic")) == expected
+    assert wildcard_violations(expected) == []
+
+
+@pytest.mark.parametrize("args, name", [
+    ((REGION, ACCOUNT, "bad_topic"), "topic_name"),
+    ((REGION, ACCOUNT, "*"), "topic_name"),
+    (("*", ACCOUNT, "t"), "region"),
+    ((REGION, "*", "t"), "account_id"),
+    ((REGION, "12ab", "t"), "account_id"),
+    (("acs:mns:*:*:/topics/*/messages",), "topic_arn"),
+    (("acs:mns:cn-hangzhou:123:/queues/q/messages",), "topic_arn"),
+])
+def test_publish_policy_refuses_wildcards_and_bad_names(args: tuple, name: str) -> None:
+    with pytest.raises(PolicyError, match=name):
+        publish_policy(*args)
+
+
+def test_publish_policy_arity() -> None:
+    with pytest.raises(TypeError):
+        publish_policy(REGION, ACCOUNT)  # type: ignore[call-overload]
+
+
+def test_log_write_policy_exact() -> None:
+    assert log_write_policy(REGION, ACCOUNT, "my-logs", "callback_store") == (
+        '{"Statement":[{"Action":["log:PostLogStoreLogs"],"Effect":"Allow",'
+        '"Resource":"acs:log:cn-hangzhou:1234567890123456:project/my-logs/logstore/callback_store"}],"Version":"1"}'
+    )
+    with pytest.raises(PolicyError, match="log_store"):
+        log_write_policy(REGION, ACCOUNT, "my-logs", "*")
+
+
+def test_start_execution_policy_exact() -> None:
+    flow = "acs:fnf:cn-hangzhou:1234567890123456:flow/demo-flow"
+    assert flow_arn(REGION, ACCOUNT, "demo-flow") == flow
+    assert json.loads(start_execution_policy(REGION, ACCOUNT, "demo-flow")) == {
+        "Statement": [
+            {"Action": ["fnf:StartExecution"], "Effect": "Allow", "Resource": flow},
+            {"Action": ["fnf:DescribeExecution"], "Effect": "Allow", "Resource": [flow, f"{flow}/execution/*"]},
+        ],
+        "Version": "1",
+    }
+    assert wildcard_violations(start_execution_policy(REGION, ACCOUNT, "demo-flow")) == []
+
+
+def test_canonical_json_is_order_independent() -> None:
+    assert canonical_json({"b": 1, "a": [2, {"d": 1, "c": 2}]}) == '{"a":[2,{"c":2,"d":1}],"b":1}'
+
+
+def test_every_document_is_stable() -> None:
+    for make in (lambda: trust_policy("fnf.aliyuncs.com"), report_task_policy,
+                 lambda: publish_policy(REGION, ACCOUNT, "t"),
+                 lambda: log_write_policy(REGION, ACCOUNT, "p-1", "s"),
+                 lambda: start_execution_policy(REGION, ACCOUNT, "f")):
+        text = make()
+        assert make() == text
+        assert canonical_json(json.loads(text)) == text
+
+
+# ---- wildcard_violations --------------------------------------------------------------
+
+
+def doc(*statements: dict) -> str:
+    return json.dumps({"Version": "1", "Statement": list(statements)})
+
+
+TOPIC = "acs:mns:cn-hangzhou:1:/topics/t/messages"
+
+
+@pytest.mark.parametrize("statement, fragment", [
+    ({"Effect": "Allow", "Action": "*", "Resource": TOPIC}, "wildcard action '*'"),
+    ({"Effect": "Allow", "Action": ["fnf:*"], "Resource": TOPIC}, "wildcard action 'fnf:*'"),
+    ({"Effect": "Allow", "Action": "log:Post*", "Resource": TOPIC}, "wildcard action 'log:Post*'"),
+    ({"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": "*"}, "wildcard resource '*'"),
+    ({"Effect": "Allow", "Action": ["mns:PublishMessage"], "Resource": ["acs:mns:*:*:*"]},
+     "wildcard resource 'acs:mns:*:*:*'"),
+    ({"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": "acs:mns:cn-hangzhou:1:/*"},
+     "wildcard resource"),
+    ({"Effect": "Allow", "Action": ["fnf:ReportTaskSucceeded", "fnf:StartExecution"], "Resource": "*"},
+     "wildcard resource '*' for fnf:ReportTaskSucceeded, fnf:StartExecution"),
+    ({"Effect": "Allow", "Action": "fnf:ReportTaskFailed", "Resource": "acs:fnf:*:*:*"}, "wildcard resource"),
+    ({"Effect": "Allow", "NotAction": "ram:*", "Resource": TOPIC}, "NotAction"),
+    ({"Effect": "Allow", "Action": "mns:PublishMessage", "NotResource": TOPIC}, "NotResource"),
+    ({"Effect": "Allow", "Resource": TOPIC}, "no Action"),
+    ({"Effect": "Allow", "Action": "mns:PublishMessage"}, "no Resource"),
+])
+def test_violations(statement: dict, fragment: str) -> None:
+    problems = wildcard_violations(doc(statement))
+    assert any(fragment in p for p in problems), problems
+    assert all(p.startswith("Statement[0]") for p in problems)
+
+
+@pytest.mark.parametrize("statement", [
+    {"Effect": "Allow", "Action": "fnf:ReportTaskSucceeded", "Resource": "*"},
+    {"Effect": "Allow", "Action": ["fnf:ReportTaskFailed", "fnf:ReportTaskSucceeded"], "Resource": ["*"]},
+    {"Effect": "Deny", "Action": "*", "Resource": "*"},
+    {"Effect": "Allow", "Action": "fnf:DescribeExecution", "Resource": "acs:fnf:cn-hangzhou:1:flow/f/execution/*"},
+])
+def test_allowed(statement: dict) -> None:
+    assert wildcard_violations(doc(statement)) == []
+
+
+def test_statement_as_single_object_and_dict_input() -> None:
+    policy = {"Version": "1", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}
+    assert len(wildcard_violations(policy)) == 2
+    assert wildcard_violations(json.dumps(policy)) == wildcard_violations(policy)
+
+
+def test_the_console_samples_grants_are_caught() -> None:
+    # AliyunMNSFullAccess / AliyunFnFFullAccess / AliyunLogFullAccess, as the sample grants them.
+    for service in ("mns", "fnf", "log"):
+        assert wildcard_violations(doc({"Effect": "Allow", "Action": f"{service}:*", "Resource": "*"}))
+
+
+@pytest.mark.parametrize("text, fragment", [("{", "not JSON"), ("[]", "no Statement"), ('{"Version":"1"}', "no Statement"),
+                                            ('{"Statement":[1]}', "not an object")])
+def test_malformed_policies(text: str, fragment: str) -> None:
+    assert any(fragment in p for p in wildcard_violations(text))
