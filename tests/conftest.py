@@ -1,0 +1,17 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.mocks import OutputChecks
+
+
+@pytest.fixture
+def output_checks() -> Iterator[OutputChecks]:
+    """Register Output checks with ``output_checks.check(...)``; the test fails if any never ran."""
+    checks = OutputChecks()
+    yield checks
+    checks.verify()

@@ -1,0 +1,360 @@
+"""The real Pulumi program under mocks: resources, inputs, wiring and least privilege."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+
+from infra.config import ConfigError
+from infra.offline_cloud import ACCOUNT_ID, OfflineCloud, RecordingMonitor
+from infra.packaging import PROJECT_DIR, crc64_xz
+from infra.policies import REPORT_ACTIONS, wildcard_violations
+from tests.mocks import (
+    COMPONENT,
+    REGION,
+    T_ATTACHMENT,
+    T_FLOW,
+    T_FUNCTION,
+    T_POLICY,
+    T_ROLE,
+    T_SERVICE,
+    T_SUBSCRIPTION,
+    T_TOPIC,
+    T_TRIGGER,
+    T_V3_FUNCTION,
+    T_V3_TRIGGER,
+    OutputChecks,
+    StackRun,
+    run_stack,
+)
+
+TOPIC_ARN_OF = "acs:mns:{region}:{account}:/topics/{topic}/messages"
+LOGGING = {"logProject": "callback-logs", "logStore": "callback-store"}
+
+
+@pytest.fixture(scope="module")
+def fc3() -> StackRun:
+    return run_stack({})
+
+
+@pytest.fixture(scope="module")
+def fc2() -> StackRun:
+    return run_stack({"functionCompute": "2.0"})
+
+
+@pytest.fixture(scope="module")
+def fc3_logging() -> StackRun:
+    return run_stack(LOGGING)
+
+
+def types_of(run: StackRun) -> list[str]:
+    return sorted(r.type for r in run.resources)
+
+
+def role_named(run: StackRun, suffix: str) -> dict:
+    return next(r for r in run.of_type(T_ROLE) if r.name.endswith(suffix)).inputs
+
+
+def policy_documents(run: StackRun) -> list[dict]:
+    return [json.loads(r.inputs["policyDocument"]) for r in run.of_type(T_POLICY)]
+
+
+def test_fc3_registers_exactly_the_fc3_resources(fc3: StackRun) -> None:
+    assert types_of(fc3) == sorted([
+        T_V3_FUNCTION, T_V3_TRIGGER, T_TOPIC, T_SUBSCRIPTION, T_FLOW,
+        T_ROLE, T_ROLE, T_POLICY, T_POLICY, T_ATTACHMENT, T_ATTACHMENT,
+        f"{COMPONENT}CallbackPattern", f"{COMPONENT}CallbackFunction",
+        f"{COMPONENT}CallbackTopic", f"{COMPONENT}CallbackFlow",
+    ])
+
+
+def test_fc2_registers_service_function_and_trigger(fc2: StackRun) -> None:
+    assert types_of(fc2) == sorted([
+        T_SERVICE, T_FUNCTION, T_TRIGGER, T_TOPIC, T_SUBSCRIPTION, T_FLOW,
+        T_ROLE, T_ROLE, T_POLICY, T_POLICY, T_ATTACHMENT, T_ATTACHMENT,
+        f"{COMPONENT}CallbackPattern", f"{COMPONENT}CallbackFunction",
+        f"{COMPONENT}CallbackTopic", f"{COMPONENT}CallbackFlow",
+    ])
+
+
+def test_fc3_function_inputs(fc3: StackRun) -> None:
+    function = fc3.one(T_V3_FUNCTION).inputs
+    assert function["handler"] == "index.handler"
+    assert function["runtime"] == "python3.10"
+    assert function["memorySize"] == 256 and function["timeout"] == 10
+    assert function["functionName"] == "mns-callback-test-callback"
+    assert function["role"] == f"acs:ram::{ACCOUNT_ID}:role/mns-callback-test-callback-role"
+    assert function["environmentVariables"] == {
+        "FNF_ENDPOINT": f"https://{REGION}.fnf.aliyuncs.com",
+        "MNS_VERIFY_SIGNATURE": "true",
+        "ALIBABA_CLOUD_REGION": REGION,
+    }
+    zip_bytes = base64.b64decode(function["code"]["zipFile"], validate=True)
+    assert zip_bytes[:4] == b"PK\x03\x04"
+    assert function["code"]["checksum"] == str(crc64_xz(zip_bytes))
+    assert "logConfig" not in function
+
+
+def test_fc3_trigger_inputs(fc3: StackRun) -> None:
+    trigger = fc3.one(T_V3_TRIGGER)
+    assert trigger.inputs["functionName"] == "mns-callback-test-callback"
+    assert trigger.inputs["triggerType"] == "http" and trigger.inputs["qualifier"] == "LATEST"
+    assert json.loads(trigger.inputs["triggerConfig"]) == {
+        "authType": "anonymous", "methods": ["POST"], "disableURLInternet": False,
+    }
+    # Created after the function it triggers (the name comes from its output).
+    assert f"{T_V3_FUNCTION}::{fc3.one(T_V3_FUNCTION).name}" in trigger.depends_on
+
+
+def test_fc2_service_function_trigger_inputs(fc2: StackRun) -> None:
+    service = fc2.one(T_SERVICE).inputs
+    function = fc2.one(T_FUNCTION).inputs
+    trigger = fc2.one(T_TRIGGER).inputs
+    assert service["name"] == "mns-callback-test-callback-service"
+    assert service["role"] == f"acs:ram::{ACCOUNT_ID}:role/mns-callback-test-callback-role"
+    assert function["service"] == service["name"] and function["name"] == "mns-callback-test-callback"
+    assert function["handler"] == "index.wsgi_handler"
+    assert function["environmentVariables"]["FNF_ENDPOINT"] == f"https://{REGION}.fnf.aliyuncs.com"
+    archive = PROJECT_DIR / function["filename"]
+    assert not Path(function["filename"]).is_absolute() and function["filename"].startswith("build/")
+    assert function["codeChecksum"] == str(crc64_xz(archive.read_bytes()))
+    assert trigger == {
+        "service": service["name"], "function": function["name"], "name": "http", "type": "http",
+        "config": '{"authType":"anonymous","methods":["POST"]}',
+    }
+    assert fc2.outputs["triggerUrl"] == (
+        f"https://{ACCOUNT_ID}.{REGION}.fc.aliyuncs.com/2016-08-15/proxy/{service['name']}/{function['name']}/"
+    )
+
+
+@pytest.mark.parametrize("run_name", ["fc3", "fc2"])
+def test_subscription_pushes_json_to_the_trigger_url(run_name: str, request: pytest.FixtureRequest) -> None:
+    run: StackRun = request.getfixturevalue(run_name)
+    subscription = run.one(T_SUBSCRIPTION).inputs
+    assert subscription["endpoint"] == run.outputs["triggerUrl"]
+    assert subscription["pushType"] == "http"
+    assert subscription["notifyContentFormat"] == "JSON"
+    assert subscription["notifyStrategy"] == "EXPONENTIAL_DECAY_RETRY"
+    assert subscription["topicName"] == run.outputs["topicName"] == "mns-callback-test-topic"
+    assert subscription["subscriptionName"] == "mns-callback-test-callback-sub"
+
+
+def test_fc3_trigger_url_is_the_triggers_internet_url(fc3: StackRun) -> None:
+    assert fc3.outputs["triggerUrl"] == f"https://mns-callback-test-callback.{REGION}.fcapp.run"
+
+
+def test_flow_publishes_to_the_topic_it_is_allowed_to(fc3: StackRun) -> None:
+    flow = fc3.one(T_FLOW)
+    topic = fc3.outputs["topicName"]
+    assert flow.inputs["type"] == "FDL" and flow.inputs["name"] == "mns-callback-test-flow"
+    assert flow.inputs["description"]
+    definition = yaml.safe_load(flow.inputs["definition"])
+    task = definition["steps"][0]
+    assert task["resourceArn"] == f"acs:mns:::/topics/{topic}/messages"
+    assert task["pattern"] == "waitForCallback" and task["timeoutSeconds"] == 3600
+    flow_role = role_named(fc3, "flow-role")
+    assert flow.inputs["roleArn"] == fc3.outputs["flowRoleArn"] == f"acs:ram::{ACCOUNT_ID}:role/{flow_role['roleName']}"
+    publish = json.loads(fc3.named("callback-flow-policy").inputs["policyDocument"])
+    assert publish["Statement"] == [{
+        "Action": ["mns:PublishMessage"], "Effect": "Allow",
+        "Resource": TOPIC_ARN_OF.format(region=REGION, account=ACCOUNT_ID, topic=topic),
+    }]
+    # Ordering: the flow waits for its topic and for its permission.
+    assert f"{T_TOPIC}::callback-topic-topic" in flow.depends_on
+    assert f"{T_ATTACHMENT}::callback-flow-policy-attachment" in flow.depends_on
+
+
+@pytest.mark.parametrize("run_name", ["fc3", "fc2", "fc3_logging"])
+def test_roles_trust_one_service_and_attach_their_own_policy(run_name: str, request: pytest.FixtureRequest) -> None:
+    run: StackRun = request.getfixturevalue(run_name)
+    trusts = {
+        r.inputs["roleName"]: json.loads(r.inputs["assumeRolePolicyDocument"]) for r in run.of_type(T_ROLE)
+    }
+    assert trusts == {
+        "mns-callback-test-callback-role": {"Statement": [{
+            "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["fc.aliyuncs.com"]}}],
+            "Version": "1"},
+        "mns-callback-test-flow-role": {"Statement": [{
+            "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["fnf.aliyuncs.com"]}}],
+            "Version": "1"},
+    }
+    policies = {r.inputs["policyName"] for r in run.of_type(T_POLICY)}
+    attachments = run.of_type(T_ATTACHMENT)
+    assert {a.inputs["policyName"] for a in attachments} == policies
+    for attachment in attachments:
+        assert attachment.inputs["policyType"] == "Custom"
+        owner = "flow" if "flow" in attachment.name else "callback"
+        assert attachment.inputs["roleName"] == f"mns-callback-test-{owner}-role"
+
+
+def test_function_role_may_only_report(fc3: StackRun) -> None:
+    report = json.loads(fc3.named("callback-function-policy").inputs["policyDocument"])
+    assert report["Statement"] == [{"Action": list(REPORT_ACTIONS), "Effect": "Allow", "Resource": "*"}]
+    assert fc3.outputs["functionRoleArn"] == f"acs:ram::{ACCOUNT_ID}:role/mns-callback-test-callback-role"
+
+
+def test_logging_adds_exactly_its_own_logstore(fc3_logging: StackRun) -> None:
+    function = fc3_logging.one(T_V3_FUNCTION)
+    assert function.inputs["logConfig"] == {"project": "callback-logs", "logstore": "callback-store"}
+    log_policy = json.loads(fc3_logging.named("callback-function-log-policy").inputs["policyDocument"])
+    assert log_policy["Statement"] == [{
+        "Action": ["log:PostLogStoreLogs"], "Effect": "Allow",
+        "Resource": f"acs:log:{REGION}:{ACCOUNT_ID}:project/callback-logs/logstore/callback-store",
+    }]
+    assert f"{T_ATTACHMENT}::callback-function-log-policy-attachment" in function.depends_on
+
+
+def test_fc2_logging_goes_on_the_service() -> None:
+    run = run_stack({**LOGGING, "functionCompute": "2.0"})
+    assert run.one(T_SERVICE).inputs["logConfig"] == {"project": "callback-logs", "logstore": "callback-store"}
+
+
+@pytest.mark.parametrize("run_name", ["fc3", "fc2", "fc3_logging"])
+def test_no_wildcard_beyond_the_report_statement(run_name: str, request: pytest.FixtureRequest) -> None:
+    run: StackRun = request.getfixturevalue(run_name)
+    documents = policy_documents(run)
+    assert documents, "no RAM policy rendered"
+    for document in documents:
+        assert wildcard_violations(document) == []
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assert not any("*" in action for action in actions), statement
+            if any("*" in resource for resource in resources):
+                assert resources == ["*"] and sorted(actions) == sorted(REPORT_ACTIONS), statement
+
+
+@pytest.mark.parametrize("run_name", ["fc3", "fc2", "fc3_logging"])
+def test_every_child_is_parented_to_its_component(run_name: str, request: pytest.FixtureRequest) -> None:
+    run: StackRun = request.getfixturevalue(run_name)
+    components = {f"{r.type}::{r.name}" for r in run.resources if r.type.startswith(COMPONENT)}
+    for resource in run.resources:
+        if resource.type == f"{COMPONENT}CallbackPattern":
+            assert resource.parent is None
+            continue
+        assert resource.parent in components, f"{resource.type}::{resource.name} has parent {resource.parent}"
+        parent_name = resource.parent.split("::", 1)[1]
+        assert resource.name.startswith(f"{parent_name}-"), resource.name
+
+
+def test_components_expose_their_children(output_checks: OutputChecks) -> None:
+    def checks(pattern) -> pulumi.Output:
+        assert pattern.topic.topic is not None and pattern.flow.flow is not None
+        assert pattern.function.service is None and pattern.function.archive.entries
+        return pulumi.Output.all(
+            output_checks.check(
+                "subscription endpoint is the trigger URL",
+                pulumi.Output.all(
+                    pattern.topic.subscription.endpoint,
+                    pattern.function.trigger.http_trigger.apply(lambda http: http.url_internet),
+                ),
+                lambda v: _equal(v[0], v[1]),
+            ),
+            output_checks.check("account from the caller identity", pattern.account_id,
+                                lambda v: _equal(v, ACCOUNT_ID)),
+            output_checks.check(
+                "flow role is the flow's role",
+                pulumi.Output.all(pattern.flow.flow.role_arn, pattern.flow.role.arn, pattern.flow_role_arn),
+                lambda v: _equal(len(set(v)), 1),
+            ),
+            output_checks.check(
+                "the subscription's topic is the topic resource's",
+                pulumi.Output.all(pattern.topic.subscription.topic_name, pattern.topic.topic.topic_name),
+                lambda v: _equal(v[0], v[1]),
+            ),
+        )
+
+    run_stack({}, checks)
+    assert len(output_checks.ran) == 4
+
+
+def _equal(actual: object, expected: object) -> None:
+    assert actual == expected, f"{actual!r} != {expected!r}"
+
+
+def test_an_output_check_that_never_runs_is_caught() -> None:
+    checks = OutputChecks()
+    checks.check("never awaited", pulumi.Output.from_input("x"), lambda v: None)
+    with pytest.raises(AssertionError, match="never ran: \\['never awaited'\\]"):
+        checks.verify()
+    with pytest.raises(AssertionError, match="registered no Output check"):
+        OutputChecks().verify()
+
+
+def test_existing_topic_gets_no_topic_resource_but_a_subscription() -> None:
+    run = run_stack({"createTopic": "false", "topicName": "orders-existing"})
+    assert run.of_type(T_TOPIC) == []
+    subscription = run.one(T_SUBSCRIPTION)
+    assert subscription.inputs["topicName"] == "orders-existing"
+    assert subscription.inputs["endpoint"] == run.outputs["triggerUrl"]
+    assert run.outputs["topicName"] == "orders-existing"
+    definition = yaml.safe_load(run.one(T_FLOW).inputs["definition"])
+    assert definition["steps"][0]["resourceArn"] == "acs:mns:::/topics/orders-existing/messages"
+    publish = json.loads(run.named("callback-flow-policy").inputs["policyDocument"])
+    assert publish["Statement"][0]["Resource"] == TOPIC_ARN_OF.format(
+        region=REGION, account=ACCOUNT_ID, topic="orders-existing")
+
+
+def test_settings_reach_the_resources() -> None:
+    run = run_stack({
+        "runtime": "python3.12", "memorySize": "512", "functionTimeoutSeconds": "30", "taskTimeoutSeconds": "90",
+        "notifyStrategy": "BACKOFF_RETRY", "notifyContentFormat": "XML", "verifySignature": "false",
+        "namePrefix": "orders",
+    }, region="ap-southeast-1")
+    function = run.one(T_V3_FUNCTION).inputs
+    assert (function["runtime"], function["memorySize"], function["timeout"]) == ("python3.12", 512, 30)
+    assert function["functionName"] == "orders-callback"
+    assert function["environmentVariables"] == {
+        "FNF_ENDPOINT": "https://ap-southeast-1.fnf.aliyuncs.com",
+        "MNS_VERIFY_SIGNATURE": "false",
+        "ALIBABA_CLOUD_REGION": "ap-southeast-1",
+    }
+    # python3.12 preinstalls no aliyun-python-sdk-core: the archive carries it.
+    import io
+    import zipfile
+    names = zipfile.ZipFile(io.BytesIO(base64.b64decode(function["code"]["zipFile"]))).namelist()
+    assert "aliyunsdkcore/client.py" in names and "aliyunsdkfnf/endpoint.py" in names
+    subscription = run.one(T_SUBSCRIPTION).inputs
+    assert (subscription["notifyStrategy"], subscription["notifyContentFormat"]) == ("BACKOFF_RETRY", "XML")
+    assert yaml.safe_load(run.one(T_FLOW).inputs["definition"])["steps"][0]["timeoutSeconds"] == 90
+    assert run.outputs["region"] == "ap-southeast-1"
+    assert run.outputs["flowRoleArn"] == f"acs:ram::{ACCOUNT_ID}:role/orders-flow-role"
+
+
+BAD_CONFIG = [
+    ("functionCompute", "4.0", "mns-callback-flow:functionCompute"),
+    ("runtime", "python2.7", "mns-callback-flow:runtime"),
+    ("memorySize", "100", "mns-callback-flow:memorySize"),
+    ("memorySize", "200", "multiple of 64"),
+    ("functionTimeoutSeconds", "3", "mns-callback-flow:functionTimeoutSeconds"),
+    ("taskTimeoutSeconds", "0", "mns-callback-flow:taskTimeoutSeconds"),
+    ("topicName", "bad_topic!", "mns-callback-flow:topicName"),
+    ("createTopic", "maybe", "mns-callback-flow:createTopic"),
+    ("notifyStrategy", "SOMETIMES", "mns-callback-flow:notifyStrategy"),
+    ("notifyContentFormat", "YAML", "mns-callback-flow:notifyContentFormat"),
+    ("verifySignature", "yes", "mns-callback-flow:verifySignature"),
+    ("logProject", "only-project", "mns-callback-flow:logStore"),
+    ("taskRetry", "[{\"maxAttempts\": 2}]", "mns-callback-flow:taskRetry[0].errors"),
+    ("alicloud:region", "Hangzhou", "alicloud:region"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "named"), BAD_CONFIG)
+def test_bad_config_is_refused_before_any_resource(key: str, value: str, named: str) -> None:
+    monitor = RecordingMonitor(OfflineCloud(REGION))
+    with pytest.raises(ConfigError) as caught:
+        run_stack({key: value}, monitor=monitor)
+    assert named in str(caught.value)
+    assert monitor.registrations == []
+
+
+def test_existing_topic_needs_its_name() -> None:
+    monitor = RecordingMonitor(OfflineCloud(REGION))
+    with pytest.raises(ConfigError, match="topicName.*required when createTopic is false"):
+        run_stack({"createTopic": "false"}, monitor=monitor)
+    assert monitor.registrations == []
