@@ -93,7 +93,7 @@ def _loads(text: str, field: str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
-        raise BadPush(field, "is nested too deeply") from None
+        raise BadPush(field, "is JSON nested too deeply") from None
     except ValueError as exc:
         raise BadPush(field, f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
 
