@@ -1,0 +1,104 @@
+"""``python -m infra.synth`` as a user runs it: a subprocess printing the render JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra import synth
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_synth(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.synth", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def fc3_stdout() -> str:
+    result = run_synth()
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_default_render_is_the_dev_stack_in_the_design_shape(fc3_stdout: str) -> None:
+    document = json.loads(fc3_stdout)
+    assert sorted(document) == ["outputs", "project", "resources", "stack"]
+    assert (document["project"], document["stack"]) == ("mns-callback-flow", "dev")
+    for resource in document["resources"]:
+        assert sorted(resource) == ["dependsOn", "inputs", "name", "parent", "type"]
+    keys = [(r["type"], r["name"]) for r in document["resources"]]
+    assert keys == sorted(keys)
+    types = {r["type"] for r in document["resources"]}
+    assert {"alicloud:fc/v3Function:V3Function", "alicloud:fc/v3Trigger:V3Trigger",
+            "alicloud:message/serviceTopic:ServiceTopic",
+            "alicloud:message/serviceSubscription:ServiceSubscription",
+            "alicloud:fnf/flow:Flow", "alicloud:ram/role:Role"} <= types
+    assert not any(t.startswith(("alicloud:fc/service:", "alicloud:fc/function:")) for t in types)
+    assert document["outputs"]["region"] == "cn-hangzhou"
+
+
+def test_output_is_sorted_canonical_json(fc3_stdout: str) -> None:
+    assert fc3_stdout == json.dumps(json.loads(fc3_stdout), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_second_run_is_byte_identical(fc3_stdout: str) -> None:
+    again = run_synth("--stack", "dev")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == fc3_stdout
+
+
+def test_fc2_render_has_service_function_trigger() -> None:
+    result = run_synth("--config", "functionCompute=2.0")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    types = {r["type"] for r in document["resources"]}
+    assert {"alicloud:fc/service:Service", "alicloud:fc/function:Function", "alicloud:fc/trigger:Trigger"} <= types
+    assert not any(t.startswith("alicloud:fc/v3") for t in types)
+    function = next(r for r in document["resources"] if r["type"] == "alicloud:fc/function:Function")
+    assert (REPO / function["inputs"]["filename"]).is_file()
+
+
+def test_overrides_use_the_project_namespace_by_default() -> None:
+    result = run_synth("--config", "notifyContentFormat=XML", "--config", "alicloud:region=ap-southeast-1")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    subscription = next(
+        r for r in document["resources"] if r["type"] == "alicloud:message/serviceSubscription:ServiceSubscription"
+    )
+    assert subscription["inputs"]["notifyContentFormat"] == "XML"
+    assert document["outputs"]["region"] == "ap-southeast-1"
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--config", "functionCompute=4.0"], "mns-callback-flow:functionCompute"),
+        (["--config", "memorySize=lots"], "mns-callback-flow:memorySize"),
+        (["--config", "noSuchKey=1"], "mns-callback-flow:noSuchKey"),
+        (["--stack", "missing"], "Pulumi.missing.yaml"),
+    ],
+)
+def test_bad_config_exits_nonzero_naming_the_key(args: list[str], named: str) -> None:
+    result = run_synth(*args)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_render_function_matches_the_cli(fc3_stdout: str) -> None:
+    assert synth.dumps(synth.render("dev")) == fc3_stdout
+
+
+def test_main_returns_an_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert synth.main(["--config", "runtime=python2.7"]) == 1
+    captured = capsys.readouterr()
+    assert "mns-callback-flow:runtime" in captured.err and captured.out == ""
