@@ -170,3 +170,11 @@ def test_dev_stack_override_reaches_settings() -> None:
     values = read_stack_config("dev", ["functionCompute=2.0", "mns-callback-flow:memorySize=512"])
     s = settings_from_mapping(values, stack="dev")
     assert (s.function_compute, s.memory_size) == ("2.0", 512)
+
+
+def test_readme_configuration_table_lists_every_key() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    documented = {key.strip(" `") for row in rows for key in row.split("|")[1].split(",")}
+    assert documented == set(PROJECT_KEYS) | {"alicloud:region"}
