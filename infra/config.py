@@ -164,6 +164,11 @@ def full_key(name: str) -> str:
 # ---- scalar parsers: each names the key and the expected type ----------------
 
 
+def _got(raw: object) -> str:
+    """Name the type of a non-text value: a YAML list where a number belongs says so."""
+    return "" if isinstance(raw, str) else f", got {type(raw).__name__}"
+
+
 def _text(key: str, raw: object) -> str:
     if not isinstance(raw, str):
         raise ConfigError(key, raw, f"expected a string, got {type(raw).__name__}")
@@ -175,7 +180,7 @@ def _bool(key: str, raw: object) -> bool:
         return raw
     if isinstance(raw, str) and raw in _TRUE + _FALSE:
         return raw in _TRUE
-    raise ConfigError(key, raw, "expected a boolean: true or false")
+    raise ConfigError(key, raw, "expected a boolean: true or false" + _got(raw))
 
 
 def _int(key: str, raw: object) -> int:
@@ -183,7 +188,7 @@ def _int(key: str, raw: object) -> int:
         return raw
     if isinstance(raw, str) and re.fullmatch(r"-?[0-9]+", raw.strip()):
         return int(raw)
-    raise ConfigError(key, raw, "expected an integer")
+    raise ConfigError(key, raw, "expected an integer" + _got(raw))
 
 
 def _number(key: str, raw: object) -> float:
@@ -195,7 +200,7 @@ def _number(key: str, raw: object) -> float:
         except ValueError:
             raise ConfigError(key, raw, "expected a number") from None
     else:
-        raise ConfigError(key, raw, "expected a number")
+        raise ConfigError(key, raw, "expected a number" + _got(raw))
     if not math.isfinite(value):
         raise ConfigError(key, raw, "expected a finite number")
     return value

@@ -278,3 +278,28 @@ def test_every_project_key_is_validated(key: str) -> None:
     # A key that is known but never consulted would be silently ignored.
     base = dict(BASE, **{full_key("logProject"): "my-logs", full_key("logStore"): "store"})
     rejected(full_key(key), BAD_VALUE[key], f"mns-callback-flow:{key}", base=base)
+
+
+def test_types_of_structured_values_are_named() -> None:
+    rejected(full_key("createTopic"), 1, "createTopic", "expected a boolean", "got int")
+    rejected(full_key("memorySize"), [256], "memorySize", "expected an integer", "got list")
+
+
+def test_load_settings_reads_pulumi_config() -> None:
+    # The one Pulumi-touching function, run in a real (mocked) Pulumi runtime.
+    import contextvars
+
+    from infra.config import load_settings
+    from infra.offline_cloud import run_offline
+
+    config = {"alicloud:region": "ap-southeast-1", full_key("taskTimeoutSeconds"): "90",
+              full_key("createTopic"): "false", full_key("topicName"): "existing-topic",
+              full_key("taskCatch"): '[{"errors": ["FnF.TaskTimeout"], "status": "timeout"}]'}
+    _, _, s = contextvars.copy_context().run(
+        run_offline, load_settings, project="mns-callback-flow", stack="staging", config=config,
+        region="ap-southeast-1",
+    )
+    assert (s.stack, s.region, s.task_timeout_seconds, s.create_topic, s.topic_name) == (
+        "staging", "ap-southeast-1", 90, False, "existing-topic")
+    assert s.flow_name == "mns-callback-staging-flow"
+    assert s.task_catch == (CatchRule(("FnF.TaskTimeout",), status="timeout"),)
