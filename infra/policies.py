@@ -143,6 +143,11 @@ def start_execution_policy(region: str, account_id: str, flow_name: str) -> str:
     flow or one of its executions (`.../flow/<name>/execution/<execution>`; FnF
     "Authorization rules", doc 122683), so both forms are granted, for this
     flow only.
+
+    Caveat: the current CloudFlow API reference lists DescribeExecution with
+    "All Resources" (api-fnf-2019-03-15-describeexecution). If RAM there
+    refuses the scoped grant, reading results needs DescribeExecution on "*";
+    that widening is the consumer's explicit choice, not made here.
     """
     flow = flow_arn(region, account_id, flow_name)
     return _policy(
