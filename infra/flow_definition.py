@@ -213,12 +213,14 @@ def _check_steps(steps: object, where: str) -> int:
                     f"step {step['name']!r}: catch goto {target!r} is not a sibling step (FDL: goto targets "
                     "a step beside the task step)"
                 )
-        for nested_key in ("steps",):
-            if nested_key in step:
-                found += _check_steps(step[nested_key], f"{where}/{step['name']}")
-        for branch in step.get("branches") or []:
-            found += _check_steps(branch.get("steps") if isinstance(branch, Mapping) else None,
-                                  f"{where}/{step['name']}")
+        # Nested step lists: foreach `steps`, parallel `branches[].steps`,
+        # choice `choices[].steps` and `default.steps` (FDL step reference).
+        nested = [step] if "steps" in step else []
+        nested += list(step.get("branches") or []) + list(step.get("choices") or [])
+        nested += [step["default"]] if isinstance(step.get("default"), Mapping) else []
+        for holder in nested:
+            if isinstance(holder, Mapping) and "steps" in holder:
+                found += _check_steps(holder["steps"], f"{where}/{step['name']}")
     return found
 
 

@@ -221,3 +221,18 @@ def test_catch_goto_must_name_a_sibling() -> None:
 def test_malformed_documents(doc: object, message: str) -> None:
     with pytest.raises(FlowDefinitionError, match=message):
         validate_callback_step(doc)  # type: ignore[arg-type]
+
+
+def test_callback_step_inside_a_choice_counts_and_is_checked() -> None:
+    good = copy.deepcopy(DESIGN_STEP)
+    doc = {"version": "v1", "type": "flow", "steps": [
+        {"type": "choice", "name": "c", "choices": [{"condition": "$.x == 1", "steps": [good]}],
+         "default": {"goto": "end"}},
+        {"type": "pass", "name": "end"},
+    ]}
+    validate_callback_step(doc)
+    bad = copy.deepcopy(DESIGN_STEP)
+    bad["serviceParams"]["MessageBody"] = "$input"
+    doc["steps"][0]["default"] = {"steps": [bad]}
+    with pytest.raises(FlowDefinitionError, match="MessageBody"):
+        validate_callback_step(doc)
