@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 import runpy
 import sys
@@ -16,6 +18,8 @@ sys.path.insert(0, str(CONSUMER))
 
 import caller_access as access
 
+from infra.offline_cloud import RecordingMonitor, run_offline
+
 PROJECT = "mns-callback-flow-consumer"
 PATTERN_OUTPUTS = {
     "region": "cn-hangzhou",
@@ -29,16 +33,16 @@ PATTERN_OUTPUTS = {
 }
 
 
-class Mocks(pulumi.runtime.Mocks):
-    """Answers the StackReference with the pattern's outputs; records every resource."""
+class PatternCloud(pulumi.runtime.Mocks):
+    """Answers the StackReference with the pattern's outputs, and RAM roles with an ARN."""
 
     def __init__(self, outputs: dict) -> None:
         self.outputs = outputs
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.references: list[str] = []  # read, not registered: the monitor does not see them
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(args)
         if args.typ == "pulumi:pulumi:StackReference":
+            self.references.append(args.name)
             return args.name, {"name": args.name, "outputs": self.outputs, "secretOutputNames": []}
         state = dict(args.inputs)
         if args.typ == "alicloud:ram/role:Role":
@@ -46,106 +50,108 @@ class Mocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
-        return {}
+        raise KeyError(f"the consumer makes no invoke, got {args.token!r}")
 
 
 def _as_list(value) -> list:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _run_program(outputs: dict, config: dict) -> tuple[Mocks, dict, dict]:
-    """Run examples/consumer/__main__.py under mocks; return the mocks and its exports."""
-    mocks = Mocks(outputs)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False)
-    pulumi.runtime.set_all_config({f"{PROJECT}:{k}": v for k, v in config.items()})
-    exported: dict = {}
-    real_export = pulumi.export
+def _run_program(outputs: dict, config: dict) -> tuple[RecordingMonitor, dict]:
+    """Run examples/consumer/__main__.py under mocks; return what it registered and its exports.
 
-    def export(name, value):
-        exported[name] = value
-        real_export(name, value)
+    ``run_offline`` waits for every registration and export (their errors
+    propagate); a fresh context keeps runtime state from leaking between runs.
+    """
+    monitor = RecordingMonitor(PatternCloud(outputs))
 
-    pulumi.export = export
+    def program():
+        runpy.run_path(str(CONSUMER / "__main__.py"), run_name="__main__")
+
     try:
-        namespace = runpy.run_path(str(CONSUMER / "__main__.py"), run_name="__main__")
-    finally:
-        pulumi.export = real_export
-    return mocks, namespace, exported
+        _, exported, _ = contextvars.Context().run(
+            run_offline, program, project=PROJECT, stack="test",
+            config={f"{PROJECT}:{k}": v for k, v in config.items()}, region="cn-hangzhou", monitor=monitor,
+        )
+    except BaseException:
+        _drain_event_loop()
+        raise
+    return monitor, exported
 
 
-def _resolve(outputs: dict) -> dict:
-    """Wait for every export's value; fails if any apply never ran."""
-    seen: dict = {}
+def _drain_event_loop() -> None:
+    """Settle what a failed run left behind, so it cannot fail a later run.
 
-    @pulumi.runtime.test
-    def collect():
-        keys = sorted(outputs)
-        return pulumi.Output.all(*[outputs[k] for k in keys]).apply(lambda vals: seen.update(zip(keys, vals)))
+    The runtime tracks apply tasks in a set that outlives the run's context;
+    after a failure some are left there, failed or pending.
+    """
+    from pulumi.runtime.settings import SETTINGS
 
-    collect()
-    assert sorted(seen) == sorted(outputs), "not every export resolved"
-    return seen
-
-
-@pytest.fixture(autouse=True)
-def _reset_config():
-    yield
-    pulumi.runtime.set_all_config({})
+    loop = asyncio.get_event_loop()
+    leftover = set(SETTINGS.outputs or ()) | {t for t in asyncio.all_tasks(loop) if not t.done()}
+    for task in leftover:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+    if SETTINGS.outputs:
+        SETTINGS.outputs.clear()
 
 
 def test_program_reads_the_stack_reference_and_scopes_the_role_to_the_flow():
-    mocks, _namespace, exported = _run_program(PATTERN_OUTPUTS, {"patternStack": "acme/mns-callback-flow/dev"})
-    values = _resolve(exported)
-    refs = [r for r in mocks.resources if r.typ == "pulumi:pulumi:StackReference"]
-    assert [r.name for r in refs] == ["acme/mns-callback-flow/dev"]
-    by_type = {r.typ: r for r in mocks.resources}
-    role = by_type["alicloud:ram/role:Role"]
+    monitor, values = _run_program(PATTERN_OUTPUTS, {"patternStack": "acme/mns-callback-flow/dev"})
+    assert monitor.mocks.references == ["acme/mns-callback-flow/dev"]
+    role = monitor.one("alicloud:ram/role:Role")
     assert role.inputs["roleName"] == "demo-flow-caller"
+    assert role.parent == "mns-callback-flow-consumer:index:FlowCaller::caller"
     trust = json.loads(role.inputs["assumeRolePolicyDocument"])
     assert trust["Statement"] == [{"Action": "sts:AssumeRole", "Effect": "Allow",
                                    "Principal": {"RAM": ["acs:ram::1234567890123456:root"]}}]
-    policy = json.loads(by_type["alicloud:ram/policy:Policy"].inputs["policyDocument"])
+    policy = json.loads(monitor.one("alicloud:ram/policy:Policy").inputs["policyDocument"])
     actions = sorted({a for s in policy["Statement"] for a in _as_list(s["Action"])})
     assert actions == ["fnf:DescribeExecution", "fnf:StartExecution"]
     resources = {r for s in policy["Statement"] for r in _as_list(s["Resource"])}
-    assert resources and all(r.startswith("acs:fnf:cn-hangzhou:1234567890123456:flow/demo-flow") for r in resources)
-    assert "*" not in resources
-    attach = by_type["alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"]
+    flow_arn = "acs:fnf:cn-hangzhou:1234567890123456:flow/demo-flow"
+    assert resources == {flow_arn, f"{flow_arn}/execution/*"}
+    attach = monitor.one("alicloud:ram/rolePolicyAttachment:RolePolicyAttachment")
     assert attach.inputs["roleName"] == "demo-flow-caller"
+    assert attach.inputs["policyName"] == "demo-flow-caller-start"
     assert attach.inputs["policyType"] == "Custom"
-    for r in mocks.resources:
-        if r.typ.startswith("alicloud:"):
-            assert r.name.startswith("caller-"), r.name
+    assert sorted(r.name for r in monitor.registrations if r.type.startswith("alicloud:")) == [
+        "caller-attachment", "caller-policy", "caller-role"]
 
-    assert values["flowName"] == "demo-flow"
-    assert values["region"] == "cn-hangzhou"
-    assert values["roleArn"] == "acs:ram::1234567890123456:role/demo-flow-caller"
-    assert values["startCommand"] == (
-        "aliyun fnf StartExecution --region cn-hangzhou --FlowName demo-flow "
-        "--Input '{\"messageBody\":\"hello world\"}'")
-    assert values["assumeRoleCommand"] == (
-        "aliyun sts AssumeRole --RoleArn acs:ram::1234567890123456:role/demo-flow-caller "
-        "--RoleSessionName flow-caller")
+    assert values == {
+        "flowName": "demo-flow",
+        "region": "cn-hangzhou",
+        "roleArn": "acs:ram::1234567890123456:role/demo-flow-caller",
+        "startCommand": ("aliyun fnf StartExecution --region cn-hangzhou --FlowName demo-flow "
+                         "--Input '{\"messageBody\":\"hello world\"}'"),
+        "assumeRoleCommand": ("aliyun sts AssumeRole --RoleArn acs:ram::1234567890123456:role/demo-flow-caller "
+                              "--RoleSessionName flow-caller"),
+    }
+
+
+def test_the_policy_passes_the_pattern_policy_pack_check():
+    from infra.policies import wildcard_violations
+
+    monitor, _ = _run_program(PATTERN_OUTPUTS, {"patternStack": "acme/mns-callback-flow/dev"})
+    assert wildcard_violations(monitor.one("alicloud:ram/policy:Policy").inputs["policyDocument"]) == []
 
 
 def test_configured_principal_and_role_name_are_used():
-    mocks, _, exported = _run_program(PATTERN_OUTPUTS, {
+    monitor, values = _run_program(PATTERN_OUTPUTS, {
         "patternStack": "acme/mns-callback-flow/prod",
         "trustedPrincipal": "acs:ram::1234567890123456:role/ci-runner",
         "roleName": "ci-flow-caller",
     })
-    values = _resolve(exported)
-    role = next(r for r in mocks.resources if r.typ == "alicloud:ram/role:Role")
+    role = monitor.one("alicloud:ram/role:Role")
     assert json.loads(role.inputs["assumeRolePolicyDocument"])["Statement"][0]["Principal"] == {
         "RAM": ["acs:ram::1234567890123456:role/ci-runner"]}
-    assert values["roleArn"].endswith(":role/ci-flow-caller")
+    assert values["roleArn"] == "acs:ram::1234567890123456:role/ci-flow-caller"
 
 
 def test_missing_required_output_fails_naming_it():
     outputs = {k: v for k, v in PATTERN_OUTPUTS.items() if k != "flowName"}
-    _, _, exported = _run_program(outputs, {"patternStack": "acme/mns-callback-flow/dev"})
-    with pytest.raises(Exception, match="flowName"):
-        _resolve(exported)
+    with pytest.raises(KeyError, match="flowName"):
+        _run_program(outputs, {"patternStack": "acme/mns-callback-flow/dev"})
 
 
 def test_bad_stack_name_is_a_clear_config_error():

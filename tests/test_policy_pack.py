@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -15,7 +17,9 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from render_samples import find, sample_render
+from render_samples import find
+
+from infra.synth import render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,8 +36,18 @@ PACK = _load_pack()
 rules = PACK.rules
 
 
-def default_render() -> dict:
-    return sample_render()
+@functools.cache
+def _render(*overrides: str) -> dict:
+    return render("dev", overrides)
+
+
+def default_render(*overrides: str) -> dict:
+    """The real offline render of the dev stack (a copy the test may alter)."""
+    return copy.deepcopy(_render(*overrides))
+
+
+def fc2_render() -> dict:
+    return default_render("functionCompute=2.0")
 
 
 def violations(render: dict) -> list[tuple[str, str, str]]:
@@ -49,12 +63,25 @@ def _set_policy_doc(res: dict, doc: dict) -> None:
 
 
 def test_default_render_has_no_violations():
-    assert violations(default_render()) == []
+    render = default_render()
+    assert {r["type"] for r in render["resources"]} >= {
+        rules.RAM_POLICY, rules.FNF_FLOW, rules.FC3_FUNCTION, rules.FC3_TRIGGER}
+    assert violations(render) == []
+
+
+def test_fc2_render_has_no_violations():
+    render = fc2_render()
+    assert {r["type"] for r in render["resources"]} >= {rules.FC2_FUNCTION, rules.FC2_TRIGGER}
+    assert violations(render) == []
+
+
+def _publish_policy(render: dict) -> dict:
+    return find(render, rules.RAM_POLICY, "callback-flow-policy")
 
 
 def test_wildcard_action_is_caught():
     render = default_render()
-    res = find(render, rules.RAM_POLICY)
+    res = _publish_policy(render)
     doc = _policy_doc(res)
     doc["Statement"][0]["Action"] = ["mns:*"]
     _set_policy_doc(res, doc)
@@ -65,7 +92,7 @@ def test_wildcard_action_is_caught():
 
 def test_wildcard_resource_on_a_scopable_action_is_caught():
     render = default_render()
-    res = find(render, rules.RAM_POLICY)
+    res = _publish_policy(render)
     doc = _policy_doc(res)
     doc["Statement"][0]["Resource"] = "*"
     _set_policy_doc(res, doc)
@@ -76,7 +103,7 @@ def test_wildcard_resource_on_a_scopable_action_is_caught():
 
 def test_wildcard_resource_is_allowed_for_the_two_report_actions_only():
     render = default_render()
-    res = find(render, rules.RAM_POLICY)
+    res = _publish_policy(render)
     report = {"Action": ["fnf:ReportTaskSucceeded", "fnf:ReportTaskFailed"], "Effect": "Allow", "Resource": "*"}
     _set_policy_doc(res, {"Statement": [report], "Version": "1"})
     assert violations(render) == []
@@ -86,37 +113,30 @@ def test_wildcard_resource_is_allowed_for_the_two_report_actions_only():
     assert policy == rules.NO_WILDCARD_RAM and "fnf:StartExecution" in message
 
 
-def test_trust_document_wildcard_action_is_caught():
+def test_non_json_policy_document_is_caught():
     render = default_render()
-    trust = {"Statement": [{"Action": "sts:*", "Effect": "Allow",
-                            "Principal": {"Service": ["fc.aliyuncs.com"]}}], "Version": "1"}
-    render["resources"].append({"type": rules.RAM_ROLE, "name": "demo-role", "parent": None,
-                                "inputs": {"assumeRolePolicyDocument": json.dumps(trust)}, "dependsOn": []})
-    [(policy, name, message)] = violations(render)
-    assert (policy, name) == (rules.NO_WILDCARD_RAM, "demo-role")
-    assert message.startswith("assumeRolePolicyDocument:")
+    _publish_policy(render)["inputs"]["policyDocument"] = "{not json"
+    [(policy, _, message)] = violations(render)
+    assert policy == rules.NO_WILDCARD_RAM and "not JSON" in message
 
 
 @pytest.mark.parametrize("value", ["false", "False"])
 def test_anonymous_trigger_on_unverified_function_is_caught(value):
     render = default_render()
-    fn = find(render, rules.FC3_FUNCTION)
-    fn["inputs"]["functionName"] = "demo-function"
-    fn["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = value
+    find(render, rules.FC3_FUNCTION)["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = value
     [(policy, name, message)] = violations(render)
-    assert (policy, name) == (rules.ANONYMOUS_NEEDS_SIGNATURE, "demo-trigger")
+    assert (policy, name) == (rules.ANONYMOUS_NEEDS_SIGNATURE, find(render, rules.FC3_TRIGGER)["name"])
     assert "MNS_VERIFY_SIGNATURE=false" in message and "Fix: remove MNS_VERIFY_SIGNATURE" in message
 
 
 def test_trigger_on_another_function_or_with_auth_is_fine():
     render = default_render()
     fn = find(render, rules.FC3_FUNCTION)
-    fn["inputs"]["functionName"] = "demo-function"
     fn["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = "false"
     trigger = find(render, rules.FC3_TRIGGER)
     trigger["inputs"]["functionName"] = "some-other-function"
     assert violations(render) == []
-    trigger["inputs"]["functionName"] = "demo-function"
+    trigger["inputs"]["functionName"] = fn["inputs"]["functionName"]
     trigger["inputs"]["triggerConfig"] = json.dumps({"authType": "function", "methods": ["POST"]})
     assert violations(render) == []
 
@@ -130,15 +150,10 @@ def test_trigger_whose_function_is_unknown_fails_closed():
 
 
 def test_fc2_anonymous_trigger_on_unverified_function_is_caught():
-    render = {"resources": [
-        {"type": rules.FC2_FUNCTION, "name": "fn", "inputs": {
-            "name": "cb", "service": "svc", "filename": "code.zip", "codeChecksum": "1",
-            "environmentVariables": {"MNS_VERIFY_SIGNATURE": "false"}}},
-        {"type": rules.FC2_TRIGGER, "name": "trig", "inputs": {
-            "function": "cb", "service": "svc", "type": "http",
-            "config": json.dumps({"authType": "anonymous", "methods": ["POST"]})}},
-    ]}
-    assert [(v[0], v[1]) for v in violations(render)] == [(rules.ANONYMOUS_NEEDS_SIGNATURE, "trig")]
+    render = fc2_render()
+    find(render, rules.FC2_FUNCTION)["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = "false"
+    assert [(v[0], v[1]) for v in violations(render)] == [
+        (rules.ANONYMOUS_NEEDS_SIGNATURE, find(render, rules.FC2_TRIGGER)["name"])]
 
 
 def _flow_without_timeout(render: dict) -> dict:
@@ -172,6 +187,15 @@ def test_code_without_checksum_is_caught():
     [(policy, name, message)] = violations(render)
     assert (policy, name) == (rules.CHECKSUMMED_CODE, fn["name"])
     assert "code.checksum is missing" in message and "CRC-64/XZ" in message
+
+
+def test_fc2_code_without_checksum_is_caught():
+    render = fc2_render()
+    fn = find(render, rules.FC2_FUNCTION)
+    del fn["inputs"]["codeChecksum"]
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.CHECKSUMMED_CODE, fn["name"])
+    assert "codeChecksum is missing" in message
 
 
 def test_code_without_archive_is_caught():
@@ -217,13 +241,11 @@ def test_resource_validators_report_through_pulumi_policy_args():
 
 def test_stack_validator_reports_the_trigger_urn():
     render = default_render()
-    fn = find(render, rules.FC3_FUNCTION)
-    fn["inputs"]["functionName"] = "demo-function"
-    fn["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = "false"
+    find(render, rules.FC3_FUNCTION)["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = "false"
     resources = [PolicyResource(r["type"], r["inputs"], f"urn:{r['name']}", r["name"], None, None, None, [], {})
                  for r in render["resources"]]
     policy = _policy(rules.ANONYMOUS_NEEDS_SIGNATURE)
     assert isinstance(policy, StackValidationPolicy)
     reported = []
     policy.validate(StackValidationArgs(resources), lambda message, urn=None: reported.append((message, urn)))
-    assert [urn for _, urn in reported] == ["urn:demo-trigger"]
+    assert [urn for _, urn in reported] == [f"urn:{find(render, rules.FC3_TRIGGER)['name']}"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import caller_access as access
 import pulumi
 import pulumi_alicloud as alicloud
+
 from infra.policies import start_execution_policy
 
 
