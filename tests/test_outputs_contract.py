@@ -19,10 +19,10 @@ README = ROOT / "README.md"
 
 def readme_outputs(text: str) -> list[str]:
     """Names in the first column of the table under the "## Stack outputs" heading."""
-    match = re.search(r"^## Stack outputs\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    match = re.search(r"^## Stack outputs\s*$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
     if not match:
         raise AssertionError("README.md has no '## Stack outputs' section")
-    names = re.findall(r"^\|\s*`([^`]+)`\s*\|", match.group(1), re.M)
+    names = re.findall(r"^\|\s*`([^`]+)`\s*\|", match.group(1), re.MULTILINE)
     if not names:
         raise AssertionError("README.md's 'Stack outputs' section has no table rows like | `name` | ... |")
     return names
