@@ -78,10 +78,10 @@ MAX_CAUSE = 4096
 # MNS topic (and subscription) names: "a maximum of 255 characters in length and
 # can contain letters, digits, and hyphens (-). It must start with a letter or
 # digit." (MNS API reference "CreateTopic", alibabacloud.com doc-detail 27495).
-_MNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,254}")
+MNS_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,254}")
 # Alibaba Cloud region ids: cn-hangzhou, ap-southeast-1, us-west-1,
 # eu-central-1, cn-shanghai-finance-1 ...
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+(-[0-9]+)?")
+REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+(-[0-9]+)?")
 # Our own prefix rule: the names derived from it must be valid as an MNS topic
 # (letters, digits, hyphens), an FC function (must begin with a letter; 1-128
 # chars, pulumi-alicloud fc.V3Function `function_name`) and a flow name, with
@@ -349,7 +349,7 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
     if region is None or region == "":
         raise ConfigError(REGION_KEY, region, "required: the region to deploy into, e.g. cn-hangzhou")
     region = _text(REGION_KEY, region)
-    if not _REGION.fullmatch(region):
+    if not REGION_PATTERN.fullmatch(region):
         raise ConfigError(REGION_KEY, region, "expected a region id like cn-hangzhou, ap-southeast-1 or eu-central-1")
 
     name_prefix = _text(full_key("namePrefix"), get("namePrefix", "")).strip()
@@ -375,7 +375,7 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
                 full_key("topicName"), "", "required when createTopic is false: name the existing topic to publish to"
             )
         topic_name = f"{name_prefix}-topic"
-    if not _MNS_NAME.fullmatch(topic_name):
+    if not MNS_NAME_PATTERN.fullmatch(topic_name):
         raise ConfigError(
             full_key("topicName"), topic_name,
             "an MNS topic name is 1-255 letters, digits or hyphens and starts with a letter or digit",

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, overload
 
+from infra.config import MNS_NAME_PATTERN, REGION_PATTERN
+
 # The two actions the callback handler needs. They support no resource-level
 # scoping ("All Resources" in the FnF RAM reference; FACTS.md "RAM"), so their
 # statement must use Resource "*"; it is the only "*" resource we ever write,
@@ -21,10 +23,8 @@ from typing import Any, overload
 REPORT_ACTIONS: tuple[str, ...] = ("fnf:ReportTaskSucceeded", "fnf:ReportTaskFailed")
 TRUSTED_SERVICES: tuple[str, ...] = ("fc.aliyuncs.com", "fnf.aliyuncs.com")
 
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+(-[0-9]+)?")
 _ACCOUNT = re.compile(r"[0-9]{1,32}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}")
-_TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,254}")  # MNS CreateTopic naming rule
 _TOPIC_MESSAGES_ARN = re.compile(r"acs:mns:([a-z0-9-]+):([0-9]+):/topics/([A-Za-z0-9-]+)/messages")
 
 
@@ -45,7 +45,7 @@ def _check(name: str, value: object, pattern: re.Pattern[str], expected: str) ->
 
 def _scope(region: str, account_id: str) -> tuple[str, str]:
     return (
-        _check("region", region, _REGION, "a region id like cn-hangzhou"),
+        _check("region", region, REGION_PATTERN, "a region id like cn-hangzhou"),
         _check("account_id", account_id, _ACCOUNT, "a numeric Alibaba Cloud account id"),
     )
 
@@ -71,7 +71,7 @@ def topic_messages_arn(region: str, account_id: str, topic_name: str) -> str:
     marked unverified for topics: not seen verbatim in the docs).
     """
     region, account_id = _scope(region, account_id)
-    topic = _check("topic_name", topic_name, _TOPIC, "an MNS topic name")
+    topic = _check("topic_name", topic_name, MNS_NAME_PATTERN, "an MNS topic name")
     return f"acs:mns:{region}:{account_id}:/topics/{topic}/messages"
 
 
