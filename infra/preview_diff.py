@@ -289,7 +289,7 @@ def format_diff(diff: RenderDiff) -> str:
     if diff.notes:
         lines.append("")
     if not diff.has_changes:
-        lines.append("No changes.")
+        lines += ["No changes.", ""]
     for res in diff.resources:
         sym = _SYMBOL[res.op]
         lines.append(f"{sym} {res.op} {res.type} {res.name}")

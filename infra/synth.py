@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", action="append", default=[], metavar="KEY=VALUE",
         help="override one config value; a KEY without namespace is the project's (repeatable)",
     )
+    parser.add_argument(
+        "--diff", metavar="BASE.json",
+        help="print a preview-style diff against an earlier render instead of the JSON; "
+        "exit 0 no change, 2 changes, 1 error (infra/preview_diff.py)",
+    )
     return parser
 
 
@@ -86,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"infra.synth: {error}", file=sys.stderr)
         return EXIT_ERROR
+    if args.diff:
+        from infra.preview_diff import diff_against_file
+
+        return diff_against_file(args.diff, document, sys.stdout, sys.stderr)
     sys.stdout.write(dumps(document))
     return 0
 

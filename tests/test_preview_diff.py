@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import subprocess
@@ -195,3 +196,85 @@ def test_diff_against_file_reports_bad_base_on_err(tmp_path):
     assert pd.diff_against_file(str(bad), sample_render(), out, err) == 1
     assert out.getvalue() == ""
     assert "field 'resources' must be a list" in err.getvalue()
+
+
+# ---- the real render, through python -m infra.synth --diff ---------------------------
+
+
+@pytest.fixture(scope="module")
+def base_render_file(tmp_path_factory):
+    from infra.synth import dumps, render
+
+    path = tmp_path_factory.mktemp("renders") / "base.json"
+    path.write_text(dumps(render("dev")), encoding="utf-8")
+    return path
+
+
+def _synth(capsys, *argv):
+    from infra import synth
+
+    code = synth.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_synth_diff_of_the_same_config_is_no_change(capsys, base_render_file):
+    code, out, err = _synth(capsys, "--diff", str(base_render_file))
+    assert (code, err) == (0, "")
+    assert "No changes." in out
+
+
+def test_synth_diff_of_a_task_timeout_change_shows_the_fdl_line(capsys, base_render_file):
+    code, out, _ = _synth(capsys, "--config", "taskTimeoutSeconds=900", "--diff", str(base_render_file))
+    assert code == 2
+    lines = out.splitlines()
+    assert "~ update alicloud:fnf/flow:Flow callback-flow-flow" in lines
+    assert "        -    timeoutSeconds: 600" in lines
+    assert "        +    timeoutSeconds: 900" in lines
+    assert "    ~ 1 to update" in lines
+    # nothing else changes
+    assert [ln for ln in lines if ln and ln[0] in "+~-"] == [
+        "~ update alicloud:fnf/flow:Flow callback-flow-flow"]
+
+
+def test_synth_diff_of_an_environment_change_names_the_input_path(capsys, base_render_file):
+    code, out, _ = _synth(capsys, "--config", "verifySignature=false", "--diff", str(base_render_file))
+    assert code == 2
+    assert '    ~ inputs.environmentVariables.MNS_VERIFY_SIGNATURE: "true" => "false"' in out.splitlines()
+
+
+def test_synth_diff_of_a_switch_to_fc2_replaces_the_function(capsys, base_render_file):
+    code, out, _ = _synth(capsys, "--config", "functionCompute=2.0", "--diff", str(base_render_file))
+    assert code == 2
+    lines = out.splitlines()
+    assert "- delete alicloud:fc/v3Function:V3Function callback-function-function" in lines
+    assert "- delete alicloud:fc/v3Trigger:V3Trigger callback-function-trigger" in lines
+    assert "+ create alicloud:fc/function:Function callback-function-function" in lines
+    assert "+ create alicloud:fc/trigger:Trigger callback-function-trigger" in lines
+    # the trigger config of the created trigger is a pretty-printed document
+    assert any(ln.strip() == '+   "authType": "anonymous",' for ln in lines)
+    # the subscription's endpoint moves to the FC 2.0 URL: an update, with the old and new URL
+    assert any(ln.startswith("    ~ inputs.endpoint: ") and " => " in ln for ln in lines)
+
+
+def test_synth_diff_with_a_bad_base_exits_1(capsys, tmp_path):
+    bad = tmp_path / "base.json"
+    bad.write_text('{"resources": {}}')
+    code, out, err = _synth(capsys, "--diff", str(bad))
+    assert (code, out) == (1, "")
+    assert "field 'resources' must be a list" in err
+
+
+def test_synth_diff_shows_a_code_change_as_a_digest_not_the_archive(capsys, base_render_file, tmp_path):
+    base = json.loads(base_render_file.read_text())
+    fn = find(base, "alicloud:fc/v3Function:V3Function")
+    archive = fn["inputs"]["code"]["zipFile"]
+    fn["inputs"]["code"]["zipFile"] = base64.b64encode(b"PK-an-older-archive" * 20).decode()
+    fn["inputs"]["code"]["checksum"] = "1"
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(base))
+    code, out, _ = _synth(capsys, "--diff", str(older))
+    assert code == 2
+    assert archive not in out
+    line = next(ln for ln in out.splitlines() if "inputs.code.zipFile" in ln)
+    assert "<base64, 380 bytes, sha256 " in line and " => <base64, " in line
