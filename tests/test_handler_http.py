@@ -24,6 +24,15 @@ from localcloud.fnf_api import FnFEndpoint, TokenRegistry
 from localcloud.mns_push import (CertServer, Message, Subscription, build_push, sign_push)
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def calls_of(fnf: FnFEndpoint, action: str, at_least: int = 1) -> list:
+    """The endpoint records a call just after answering it: wait for the record."""
+    import time
+    deadline = time.monotonic() + 2.0
+    while len(fnf.calls_of(action)) < at_least and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return fnf.calls_of(action)
 SUCCESS_OUTPUT = {"status": "success"}
 
 
@@ -108,7 +117,7 @@ def test_signed_push_is_reported_once(stack: Stack, fmt: str) -> None:
     assert (status, body) == (200, {"result": "reported"})
     [report] = reports_for(stack, token)
     assert report.kind == "succeeded" and json.loads(report.output) == SUCCESS_OUTPUT
-    [call] = stack.fnf.calls_of("ReportTaskSucceeded")
+    [call] = calls_of(stack.fnf, "ReportTaskSucceeded")
     assert call.signature_valid and call.params["SecurityToken"] == stack.credentials.security_token
     assert call.params["AccessKeyId"] == stack.credentials.access_key_id
 
@@ -121,7 +130,7 @@ def test_the_same_push_twice_reports_once_and_answers_2xx_twice(stack: Stack) ->
     assert first == (200, {"result": "reported"})
     assert second == (200, {"result": "already_reported"})
     assert len(reports_for(stack, token)) == 1
-    assert [c.code for c in stack.fnf.calls_of("ReportTaskSucceeded")] == [None, "TaskAlreadyCompleted"]
+    assert [c.code for c in calls_of(stack.fnf, "ReportTaskSucceeded", 2)] == [None, "TaskAlreadyCompleted"]
 
 
 def test_a_task_closed_otherwise_is_handled(stack: Stack) -> None:
@@ -134,7 +143,7 @@ def test_a_task_closed_otherwise_is_handled(stack: Stack) -> None:
 def test_an_invalid_token_is_handled_not_retried(stack: Stack) -> None:
     forged = base64.b64encode(b"v1#demo#exec#1#0000000000000000").decode()
     assert stack.push_message(stack.message(forged)) == (200, {"result": "token_invalid"})
-    assert len(stack.fnf.calls_of("ReportTaskSucceeded")) == 1
+    assert len(calls_of(stack.fnf, "ReportTaskSucceeded")) == 1
     assert stack.registry.reports == []
 
 
@@ -158,7 +167,7 @@ def test_fnf_faults_that_persist_get_5xx_and_no_report(stack: Stack, kind: str, 
     got_status, body = stack.push_message(stack.message(token))
     assert (got_status, body["error"]) == (status, error), body
     assert reports_for(stack, token) == []
-    assert 2 <= len(stack.fnf.calls_of("ReportTaskSucceeded")) <= 4, "retried within the budget"
+    assert 2 <= len(calls_of(stack.fnf, "ReportTaskSucceeded", 2)) <= 4, "retried within the budget"
     stack.fnf.faults.clear()
     # MNS redelivers: now it goes through.
     assert stack.push_message(stack.message(token)) == (200, {"result": "reported"})

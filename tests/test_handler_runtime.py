@@ -1,0 +1,110 @@
+"""The handler's environment over real HTTP: python3.12 credentials, the
+signature switch, default certificate hosts, missing credentials, FnF down."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcloud.fc_runtime import FcRuntime
+from localcloud.fnf_api import FnFEndpoint, TokenRegistry
+from localcloud.mns_push import CertServer, Message, Subscription, build_push, push
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def calls_of(fnf: FnFEndpoint, action: str, at_least: int = 1) -> list:
+    """The endpoint records a call just after answering it: wait for the record."""
+    import time
+    deadline = time.monotonic() + 2.0
+    while len(fnf.calls_of(action)) < at_least and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return fnf.calls_of(action)
+
+
+@contextmanager
+def running(env: dict[str, str] | None = None, **runtime: Any) -> Iterator[tuple]:
+    registry = TokenRegistry()
+    with FnFEndpoint(registry) as fnf, CertServer() as cert:
+        creds = fnf.issue_sts_credentials()
+        environment = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": cert.url_prefix, **(env or {})}
+        runtime.setdefault("credentials", creds)
+        with FcRuntime(source_dir=ROOT / "function", environment=environment, **runtime) as fc:
+            yield fnf, registry, cert, fc, creds
+
+
+def post(fc: FcRuntime, cert: CertServer, token: str, *, signed: bool = True) -> tuple[int, dict]:
+    import http.client
+    message = Message(body=json.dumps({"messageBody": "hello world", "taskToken": token}))
+    path, headers, body = build_push(message, Subscription(endpoint=fc.url),
+                                     private_key=cert.identity.private_key, cert_url=cert.cert_url)
+    if not signed:
+        headers = {"Content-Type": headers["Content-Type"]}
+    conn = http.client.HTTPConnection("127.0.0.1", fc.port, timeout=10)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("fc_version", ["3.0", "2.0"])
+def test_without_context_credentials_the_environment_is_used(fc_version: str) -> None:
+    with running(fc_version=fc_version, context_credentials=False) as (fnf, registry, cert, fc, creds):
+        token = registry.issue()
+        assert post(fc, cert, token) == (200, {"result": "reported"})
+        [call] = calls_of(fnf, "ReportTaskSucceeded")
+        assert call.params["AccessKeyId"] == creds.access_key_id and call.signature_valid
+
+
+def test_the_pusher_delivers_through_the_handler() -> None:
+    with running(fc_version="2.0") as (fnf, registry, cert, fc, creds):
+        from localcloud.mns_push import Pusher
+        token = registry.issue()
+        pusher = Pusher(Subscription(endpoint=fc.url, notify_format="XML"), private_key=cert.identity.private_key,
+                        cert_url=cert.cert_url, time_scale=0.001)
+        delivery = pusher.deliver(Message(body=json.dumps({"messageBody": 1, "taskToken": token})))
+        assert delivery.delivered and delivery.attempts == 1
+        assert [r.token for r in registry.reports] == [token]
+
+
+def test_signature_check_off_only_when_explicitly_false() -> None:
+    with running(env={"MNS_VERIFY_SIGNATURE": "false"}) as (fnf, registry, cert, fc, creds):
+        token = registry.issue()
+        assert post(fc, cert, token, signed=False) == (200, {"result": "reported"})
+    with running(env={"MNS_VERIFY_SIGNATURE": "0"}) as (fnf, registry, cert, fc, creds):
+        status, answer = post(fc, cert, registry.issue(), signed=False)
+        assert (status, answer["error"]) == (403, "signature_rejected") and registry.reports == []
+
+
+def test_default_certificate_hosts_refuse_a_local_certificate_without_fetching_it() -> None:
+    registry = TokenRegistry()
+    with FnFEndpoint(registry) as fnf, CertServer() as cert:
+        with FcRuntime(source_dir=ROOT / "function", credentials=fnf.issue_sts_credentials(),
+                       environment={"FNF_ENDPOINT": fnf.url}) as fc:
+            status, answer = post(fc, cert, registry.issue())
+        assert (status, answer["error"]) == (403, "signature_rejected")
+        assert "not an allowed MNS certificate URL" in answer["message"]
+        assert cert.fetches == 0 and fnf.calls == []
+
+
+def test_no_credentials_is_a_500_not_a_crash() -> None:
+    with running(credentials=None) as (fnf, registry, cert, fc, creds):
+        status, answer = post(fc, cert, registry.issue())
+        assert (status, answer["error"]) == (500, "config_error") and fnf.calls == []
+
+
+def test_fnf_unreachable_is_a_5xx_quickly() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    with running(env={"FNF_ENDPOINT": f"http://127.0.0.1:{closed_port}"}) as (fnf, registry, cert, fc, creds):
+        status, answer = post(fc, cert, registry.issue())
+        assert status in (502, 504) and answer["error"] in ("fnf_error", "timeout")
