@@ -143,6 +143,7 @@ class CallbackFunction(pulumi.ComponentResource):
             grants.append(self.log_policy_attachment)
 
         source_dir = Path(args.get("source_dir") or packaging.FUNCTION_DIR)
+        packaging.require_entry_point(source_dir, HANDLER_FC3 if args["function_compute"] == "3.0" else HANDLER_FC2)
         self.archive = packaging.build_archive(source_dir, args["runtime"])
         environment = {
             "FNF_ENDPOINT": fnf_endpoint(region),

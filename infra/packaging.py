@@ -17,6 +17,7 @@ Everything here is pure apart from reading files (and ``write_archive``).
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import io
@@ -327,6 +328,24 @@ def build_archive(
         entries=tuple(sorted(files)),
         vendored=tuple(f"{normalize_name(d.metadata['Name'])}=={d.version}" for d in distributions),
     )
+
+
+def require_entry_point(source_dir: Path, handler: str) -> None:
+    """Fail early, naming it, when ``handler`` (``module.function``) is not defined at the
+    top level of ``source_dir/module.py``: FC would only say so on the first push."""
+    module, _, function = handler.rpartition(".")
+    path = Path(source_dir) / f"{module.replace('.', '/')}.py"
+    if not module or not path.is_file():
+        raise PackagingError(f"handler {handler!r}: {path.name} not found in {Path(source_dir).name}/")
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        defined |= {t.id for t in targets if isinstance(t, ast.Name)}
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    if function not in defined:
+        raise PackagingError(f"handler {handler!r}: {path.name} defines no top-level {function!r}")
 
 
 def write_archive(archive: CodeArchive, build_dir: Path = BUILD_DIR) -> Path:

@@ -17,7 +17,13 @@ import crc
 import pytest
 
 from infra import packaging
-from infra.packaging import PackagingError, build_archive, crc64_xz, write_archive
+from infra.packaging import (
+    PackagingError,
+    build_archive,
+    crc64_xz,
+    require_entry_point,
+    write_archive,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_PACKAGES = Path(packaging.metadata.distribution("aliyun-python-sdk-core").locate_file(""))
@@ -254,3 +260,18 @@ def test_real_function_archive_imports_on_python310(tmp_path: Path) -> None:
         archive.data, tmp_path, "assert callable(index.handler) and callable(index.wsgi_handler)"
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_entry_point_must_be_defined(source: Path) -> None:
+    require_entry_point(source, "index.handler")
+    with pytest.raises(PackagingError, match=r"handler 'index.wsgi_handler': index.py defines no top-level 'wsgi_handler'"):
+        require_entry_point(source, "index.wsgi_handler")
+    (source / "index.py").write_text("from callback.core import NAME as wsgi_handler\n")
+    require_entry_point(source, "index.wsgi_handler")
+    with pytest.raises(PackagingError, match=r"handler 'main.handler': main.py not found"):
+        require_entry_point(source, "main.handler")
+
+
+def test_real_function_defines_both_entry_points() -> None:
+    require_entry_point(REPO / "function", "index.handler")
+    require_entry_point(REPO / "function", "index.wsgi_handler")
