@@ -516,7 +516,7 @@ class _FnFHandler(BaseHTTPRequestHandler):
             action = params.get("Action", "")
             endpoint.authenticate(self.command, params)
             signature_valid = True
-            fault = endpoint.faults.next_for(action)
+            fault = endpoint.faults.next_for(action, params)
             if fault == "reset":
                 endpoint._record(Call(action, params, 0, "reset", True))
                 reset_connection(self)

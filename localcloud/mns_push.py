@@ -300,7 +300,8 @@ def _is_success(status: str) -> bool:
 
 
 # A fault hook decides, per attempt, whether the push is "drop"ped before it
-# leaves, sent twice ("duplicate"), or sent normally (None).
+# leaves, sent twice ("duplicate"), sent but its answer lost ("lost_answer":
+# MNS sees a failure and redelivers), or sent normally (None).
 FaultHook = Callable[[Message, int], "str | None"]
 
 
@@ -338,8 +339,12 @@ class Pusher:
         except OSError as err:  # refused, reset, timed out: MNS counts it as a failure
             return type(err).__name__
 
-    def deliver(self, message: Message) -> Delivery:
-        """Pushes until a 2xx answer or the strategy's retries run out (blocking)."""
+    def deliver(self, message: Message, fault: FaultHook | None = None) -> Delivery:
+        """Pushes until a 2xx answer or the strategy's retries run out (blocking).
+
+        ``fault`` overrides the pusher's own fault hook for this message.
+        """
+        fault_hook = fault or self._fault
         with self._rng_lock:
             delays = retry_delays(self.subscription.notify_strategy, self._rng)
         result = Delivery(message.message_id)
@@ -349,12 +354,16 @@ class Pusher:
             if self._stopped.is_set():
                 break
             result.attempts += 1
-            fault = self._fault(message, attempt) if self._fault else None
-            if fault == "drop":
+            kind = fault_hook(message, attempt) if fault_hook else None
+            if kind == "drop":
                 result.statuses.append("dropped")
                 continue
+            if kind == "lost_answer":  # the endpoint ran, its answer never came back
+                self._attempt(message)
+                result.statuses.append("lost_answer")
+                continue
             statuses = [self._attempt(message)]
-            if fault == "duplicate":  # the same message arrives twice
+            if kind == "duplicate":  # the same message arrives twice
                 result.duplicates += 1
                 statuses.append(self._attempt(message))
             result.statuses.extend(statuses)

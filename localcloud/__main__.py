@@ -1,0 +1,173 @@
+"""``python -m localcloud run --input JSON``: the pattern end to end on this machine.
+
+Exit codes: 0 the execution(s) succeeded; 1 an execution failed, timed out or
+was lost; 2 the run could not start (bad --input, bad config, a port in use,
+a flow definition the local interpreter does not run), with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from infra.config import ConfigError, settings_from_mapping
+from infra.stack_config import StackConfigError, read_stack_config
+from localcloud import fdl
+from localcloud.faults import FaultPlan
+from localcloud.run import DEFAULT_TIME_SCALE, LocalStack, Outcome, run_many, run_one
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: reported in one line, exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m localcloud",
+                                     description="Run the MNS callback pattern locally, end to end.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start executions of the stack's flow and print the outcome")
+    run.add_argument("--input", required=True, help='execution input, a JSON object, e.g. '
+                     '\'{"messageBody": "hello world"}\'')
+    run.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml config to use")
+    run.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value (a KEY without namespace is the project's)")
+    run.add_argument("--executions", type=int, default=1, metavar="N", help="executions to run at once")
+    run.add_argument("--fault-rate", type=float, default=0.0, metavar="F",
+                     help="probability of a fault at each push and each report (0..1)")
+    run.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the injected faults")
+    run.add_argument("--json", action="store_true", help="print a JSON document instead of text")
+    run.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE, metavar="X",
+                     help="cloud seconds per local second for timeouts and retries "
+                     f"(default {DEFAULT_TIME_SCALE})")
+    run.add_argument("--verbose", action="store_true",
+                     help="show the function's and the SDK's log lines on stderr")
+    run.add_argument("--fnf-port", type=int, default=0, metavar="P",
+                     help="port of the FnF endpoint (default: chosen by the OS)")
+    run.add_argument("--trigger-port", type=int, default=0, metavar="P",
+                     help="port of the function's HTTP trigger (default: chosen by the OS)")
+    return parser
+
+
+def _input_text(raw: str) -> str:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--input is not valid JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"--input must be a JSON object, got {type(value).__name__}")
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.executions < 1:
+        raise UsageError(f"--executions must be at least 1, got {args.executions}")
+    if not 0.0 <= args.fault_rate <= 1.0:
+        raise UsageError(f"--fault-rate must be within 0..1, got {args.fault_rate}")
+    if not 0.0 < args.time_scale <= 1.0:
+        raise UsageError(f"--time-scale must be within (0, 1], got {args.time_scale}")
+    for name in ("fnf_port", "trigger_port"):
+        port = getattr(args, name)
+        if not 0 <= port <= 65535:
+            raise UsageError(f"--{name.replace('_', '-')} must be within 0..65535, got {port}")
+
+
+def _timeline(outcome: Outcome) -> list[str]:
+    events = [(e["Time"], e["Type"], e["StepName"], e["EventDetail"]) for e in outcome.history]
+    start = _epoch(events[0][0]) if events else 0.0
+    lines = [f"{outcome.description['Name']}: {outcome.status}"]
+    rows = [(_epoch(t) - start, kind, step, _short(detail)) for t, kind, step, detail in events]
+    for pushed in outcome.pushes:
+        d = pushed.delivery
+        rows.append((pushed.at - start, "MessagePushed", "",
+                     f"{d.attempts} attempt(s): {', '.join(d.statuses)}"))
+    for offset, kind, step, detail in sorted(rows, key=lambda r: r[0]):
+        lines.append(f"  {offset * 1000:8.1f} ms  {kind:<20} {step:<16} {detail}".rstrip())
+    return lines
+
+
+def _epoch(iso: str) -> float:
+    import calendar
+    import time
+
+    seconds, _, fraction = iso.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(seconds, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{fraction or 0}")
+
+
+def _short(detail: str) -> str:
+    value = json.loads(detail) if detail else {}
+    if "messageBody" in value:  # the published message: show the input, hide most of the token
+        body = dict(value["messageBody"])
+        if isinstance(body.get("taskToken"), str):
+            body["taskToken"] = body["taskToken"][:12] + "..."
+        return "published " + json.dumps(body, ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False) if value else ""
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _run(args: argparse.Namespace) -> int:
+    _check_args(args)
+    input_text = _input_text(args.input)
+    settings = settings_from_mapping(read_stack_config(args.stack, args.config), stack=args.stack)
+    faults = FaultPlan(args.seed, args.fault_rate) if args.fault_rate else None
+    with LocalStack(settings, time_scale=args.time_scale, fnf_port=args.fnf_port,
+                    trigger_port=args.trigger_port, faults=faults, seed=args.seed) as stack:
+        if args.executions == 1 and faults is None:
+            outcome = run_one(stack, input_text)
+            document: dict[str, Any] = {"status": outcome.status, "output": outcome.output,
+                                        "events": [e["Type"] for e in outcome.history]}
+            if args.json:
+                print(json.dumps(document, ensure_ascii=False))
+            else:
+                print(json.dumps(outcome.output, ensure_ascii=False))
+                print("\n".join(_timeline(outcome)))
+            return 0 if outcome.status == "Succeeded" else 1
+        summary = run_many(stack, input_text, args.executions)
+        summary.update(seed=args.seed, fault_rate=args.fault_rate)
+        if args.json:
+            print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+        else:
+            for key, value in summary.items():
+                print(f"{key}: {value}")
+        ok = summary["succeeded"] == summary["executions"]
+        return 0 if ok else 1
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Function logs go to stderr with --verbose, else nowhere (in FC they go to SLS, not
+    to the caller); either way stdout carries only the run's result."""
+    handler: logging.Handler = logging.StreamHandler(sys.stderr) if verbose else logging.NullHandler()
+    logging.basicConfig(level=logging.INFO if verbose else logging.CRITICAL, handlers=[handler],
+                        format="%(name)s: %(message)s", force=True)
+    # aliyunsdkcore attaches its own stderr handler to this logger at import.
+    logging.getLogger("aliyunsdkcore").setLevel(logging.INFO if verbose else logging.CRITICAL)
+    for name in ("aliyunsdkcore.http.http_response", "aliyunsdkcore.client"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return _run(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+    except (ConfigError, StackConfigError) as err:
+        print(f"error: config: {err}", file=sys.stderr)
+    except fdl.UnsupportedFlow as err:
+        print(f"error: the flow definition cannot run locally: {err}", file=sys.stderr)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            print(f"error: a port is in use ({err.strerror}); choose another with --fnf-port / "
+                  "--trigger-port or leave them at 0", file=sys.stderr)
+        else:
+            print(f"error: {err}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

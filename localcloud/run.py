@@ -1,0 +1,301 @@
+"""The whole pattern on loopback: FnF endpoint + engine, MNS topic, FC-served handler.
+
+``LocalStack(settings)`` starts, in this process: the certificate server of
+the MNS signing identity, the FnF endpoint backed by the engine running the
+flow that ``infra.flow_definition`` builds for these settings, the real
+handler from ``function/`` behind an FC HTTP trigger (FC 3.0 or 2.0 as the
+stack says, its environment as the stack sets it, pointed at the local
+endpoints), and the topic pushing to that trigger in the stack's notify format
+with its retry strategy. ``run_one`` / ``run_many`` drive it through the real
+SDK as a caller would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from random import Random
+from typing import Any
+
+from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+from aliyunsdkcore.auth.credentials import StsTokenCredential
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkfnf.request.v20190315.DescribeExecutionRequest import (
+    DescribeExecutionRequest,
+)
+from aliyunsdkfnf.request.v20190315.GetExecutionHistoryRequest import (
+    GetExecutionHistoryRequest,
+)
+from aliyunsdkfnf.request.v20190315.StartExecutionRequest import StartExecutionRequest
+
+from infra.config import Settings
+from infra.flow_definition import build_flow_definition
+from localcloud import fdl
+from localcloud.engine import DeployedFlow, Engine, Execution
+from localcloud.faults import FaultPlan
+from localcloud.fc_runtime import FcRuntime, FunctionMeta
+from localcloud.fnf_api import Credentials, FnFEndpoint
+from localcloud.mns_push import CertServer, Delivery, Pusher, Subscription
+from localcloud.topic import Topic
+
+ROOT = Path(__file__).resolve().parent.parent
+# Seconds of the cloud per second here: 0.01 turns a 600 s task timeout into
+# 6 s and MNS's 10-20 s BACKOFF_RETRY into 0.1-0.2 s.
+DEFAULT_TIME_SCALE = 0.01
+
+
+def function_environment(settings: Settings, fnf_url: str, cert_prefix: str) -> dict[str, str]:
+    """The variables the stack gives the function (infra/callback_function.py), made local.
+
+    ``FNF_ENDPOINT`` points at the local endpoint instead of the region's, and
+    ``MNS_CERT_URL_PREFIXES`` admits the local certificate server, which the
+    deployed function never needs (it trusts the documented MNS hosts).
+    """
+    return {
+        "FNF_ENDPOINT": fnf_url,
+        "MNS_VERIFY_SIGNATURE": "true" if settings.verify_signature else "false",
+        "ALIBABA_CLOUD_REGION": settings.region,
+        "MNS_CERT_URL_PREFIXES": cert_prefix,
+    }
+
+
+@dataclass
+class Pushed:
+    key: str
+    at: float
+    delivery: Delivery
+
+
+class LocalStack:
+    """Everything on loopback; use as a context manager. Raises ``fdl.UnsupportedFlow``
+    for a definition it cannot run and ``OSError`` for a port it cannot bind."""
+
+    def __init__(self, settings: Settings, *, source_dir: Path | str = ROOT / "function",
+                 time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0, trigger_port: int = 0,
+                 faults: FaultPlan | None = None, extra_environment: Mapping[str, str] | None = None,
+                 seed: int = 0) -> None:
+        self.settings = settings
+        self.definition = build_flow_definition(settings)
+        self.flow = fdl.parse_flow(self.definition)
+        if self.flow.topics != {settings.topic_name}:
+            raise fdl.UnsupportedFlow(f"the flow publishes to {sorted(self.flow.topics)}, but the "
+                                      f"local run serves only the stack's topic {settings.topic_name!r}")
+        self.source_dir = Path(source_dir)
+        self.time_scale = time_scale
+        self._ports = (fnf_port, trigger_port)
+        self.faults = faults
+        self._extra_env = dict(extra_environment or {})
+        self._seed = seed
+        self.pushed: list[Pushed] = []
+        self._lock = threading.Lock()
+        self._stack = ExitStack()
+        self.topic: Topic | None = None
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        s = self.settings
+        stack = self._stack
+        self.certs = stack.enter_context(CertServer())
+        self.engine = Engine([DeployedFlow(s.flow_name, self.definition, self.flow)],
+                             self._publish, time_scale=self.time_scale)
+        stack.callback(self.engine.stop)
+        self.fnf = stack.enter_context(FnFEndpoint(self.engine, port=self._ports[0]))
+        if self.faults is not None:
+            self.fnf.faults.decider = self.faults.fnf
+        self.function_credentials = self.fnf.issue_sts_credentials()
+        self.caller_credentials = self.fnf.issue_sts_credentials()
+        env = function_environment(s, self.fnf.url, self.certs.url_prefix)
+        env.update(self._extra_env)
+        self.fc = stack.enter_context(FcRuntime(
+            source_dir=self.source_dir, fc_version=s.function_compute,
+            credentials=self.function_credentials,
+            # FACTS.md: the python3.12 runtime has no context.credentials.
+            context_credentials=s.runtime != "python3.12", region=s.region,
+            function=FunctionMeta(name=s.function_name, timeout=s.function_timeout_seconds,
+                                  memory=s.memory_size,
+                                  handler="index.handler" if s.function_compute == "3.0"
+                                  else "index.wsgi_handler"),
+            environment=env, port=self._ports[1]))
+        subscription = Subscription(self.fc.url, topic_name=s.topic_name,
+                                    subscription_name=s.subscription_name,
+                                    notify_format=s.notify_content_format,
+                                    notify_strategy=s.notify_strategy)
+        pusher = Pusher(subscription, private_key=self.certs.identity.private_key,
+                        cert_url=self.certs.cert_url, time_scale=self.time_scale,
+                        rng=Random(self._seed))
+        self.topic = Topic(s.topic_name, pusher,
+                           fault=self.faults.push if self.faults else None,
+                           on_delivery=self._delivered)
+        # Closed first (last in, first out): in-flight pushes end while the trigger
+        # and the endpoint still serve; the engine then stops what still waits.
+        stack.callback(self.topic.close)
+
+    def _publish(self, topic: str, body: str, key: str) -> None:
+        assert self.topic is not None and topic == self.topic.name
+        self.topic.publish(body, key)
+
+    def _delivered(self, key: str, delivery: Delivery) -> None:
+        with self._lock:
+            self.pushed.append(Pushed(key, time.time(), delivery))
+
+    # -- the caller's side, through the real SDK
+
+    def client(self, credentials: Credentials | None = None) -> AcsClient:
+        ak, secret, token = credentials or self.caller_credentials
+        return AcsClient(credential=StsTokenCredential(ak, secret, token), region_id=self.settings.region,
+                         port=self.fnf.port, auto_retry=False, timeout=70, connect_timeout=5)
+
+    def start(self, client: AcsClient, input_text: str, name: str | None = None) -> str:
+        request = StartExecutionRequest()
+        request.set_endpoint("127.0.0.1")
+        request.set_FlowName(self.settings.flow_name)
+        request.set_Input(input_text)
+        if name:
+            request.set_ExecutionName(name)
+        return json.loads(client.do_action_with_exception(request))["Name"]
+
+    def describe(self, client: AcsClient, name: str, wait_seconds: int = 0) -> dict[str, Any]:
+        request = DescribeExecutionRequest()
+        request.set_endpoint("127.0.0.1")
+        request.set_FlowName(self.settings.flow_name)
+        request.set_ExecutionName(name)
+        if wait_seconds:
+            request.set_WaitTimeSeconds(wait_seconds)
+        return json.loads(client.do_action_with_exception(request))
+
+    def history(self, client: AcsClient, name: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        next_token = None
+        while True:
+            request = GetExecutionHistoryRequest()
+            request.set_endpoint("127.0.0.1")
+            request.set_FlowName(self.settings.flow_name)
+            request.set_ExecutionName(name)
+            if next_token:
+                request.set_NextToken(next_token)
+            page = json.loads(client.do_action_with_exception(request))
+            events.extend(page["Events"])
+            next_token = page.get("NextToken")
+            if not next_token:
+                return events
+
+
+@dataclass
+class Outcome:
+    """One execution as the caller saw it, plus the local timeline."""
+
+    description: dict[str, Any]
+    history: list[dict[str, Any]]
+    pushes: list[Pushed] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.description["Status"]
+
+    @property
+    def output(self) -> Any:
+        text = self.description.get("Output")
+        return json.loads(text) if text else None
+
+
+def run_one(stack: LocalStack, input_text: str, *, deadline_seconds: float = 120.0) -> Outcome:
+    """Starts one execution over the SDK and long-polls DescribeExecution until it ends."""
+    client = stack.client()
+    name = stack.start(client, input_text)
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        remaining = int(max(1, min(60, deadline - time.monotonic())))
+        description = stack.describe(client, name, wait_seconds=remaining)
+        if description["Status"] != "Running" or time.monotonic() >= deadline:
+            break
+    stack.topic.drain(timeout=5)  # let the delivery thread record its result
+    pushes = [p for p in stack.pushed if p.key.startswith(f"{name}:")]
+    return Outcome(description, stack.history(client, name), pushes)
+
+
+def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values) + 0.5) - 1))
+    return round(sorted_values[index], 1)
+
+
+def summarize(stack: LocalStack, executions: list[Execution], wall: float,
+              unfinished: int = 0) -> dict[str, Any]:
+    """The fault run's summary: counts, what was lost (nothing, we hope), latencies."""
+    succeeded = [e for e in executions if e.status == "Succeeded"]
+    timed_out = [e for e in executions if e.timed_out]
+    failed = [e for e in executions if e.status == "Failed" and not e.timed_out]
+    latencies = sorted((e.stopped - e.started) * 1000 for e in executions if e.stopped)
+    tokens = stack.engine.tokens
+    with stack._lock:
+        stats = stack.topic.stats
+    refused = [code for _token, code in tokens.refused]
+    return {
+        "executions": len(executions),
+        "started": len(executions),
+        "succeeded": len(succeeded),
+        "failed": len(failed),
+        "timed_out": len(timed_out),
+        "still_running": unfinished,
+        "not_succeeded": sorted(f"{e.name}: {e.status} {e.error}: {e.cause}"
+                                for e in executions if e.status != "Succeeded"),
+        "reports": len(tokens.reports),
+        "duplicate_reports": refused.count("TaskAlreadyCompleted"),
+        "messages_published": stats.published,
+        "messages_delivered": stats.delivered,
+        "messages_undelivered": stats.undelivered,
+        "messages_redelivered": stats.redeliveries,
+        "duplicate_deliveries": stats.duplicates,
+        "pushes_dropped": stats.dropped,
+        "answers_lost": stats.answers_lost,
+        "fnf_faults": dict(sorted(stack.fnf.faults.injected.items())),
+        "latency_ms": {"p50": _percentile(latencies, 0.50), "p95": _percentile(latencies, 0.95),
+                       "p99": _percentile(latencies, 0.99)},
+        "wall_seconds": round(wall, 2),
+    }
+
+
+def run_many(stack: LocalStack, input_text: str, count: int, *, concurrency: int = 16,
+             deadline_seconds: float = 120.0) -> dict[str, Any]:
+    """Starts ``count`` executions over the SDK at once, waits for all, summarizes."""
+    started_at = time.monotonic()
+    local = threading.local()
+
+    def start(index: int) -> str:
+        if not hasattr(local, "client"):
+            local.client = stack.client()
+        for attempt in range(5):  # the caller retries its own transport failures
+            try:
+                return stack.start(local.client, input_text, name=f"run-{index:05d}")
+            except ClientException:
+                time.sleep(0.05 * (attempt + 1))
+            except ServerException as err:
+                if err.get_error_code() == "ExecutionAlreadyExists":
+                    return f"run-{index:05d}"
+                raise
+        raise RuntimeError(f"could not start execution run-{index:05d}")
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        names = list(pool.map(start, range(count)))
+    finished = stack.engine.wait_all(deadline_seconds)
+    stack.topic.drain(timeout=10)
+    executions = [stack.engine.execution(stack.settings.flow_name, n) for n in names]
+    unfinished = 0 if finished else sum(e.status == "Running" for e in executions)
+    return summarize(stack, executions, time.monotonic() - started_at, unfinished)

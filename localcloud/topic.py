@@ -1,0 +1,88 @@
+"""An MNS-like topic with one HTTP subscription: publish, then push asynchronously.
+
+Each published message is delivered in its own thread by ``mns_push.Pusher``
+(signed pushes, redelivery per the subscription's strategy, time-scaled), so a
+slow or failing endpoint never blocks the publisher, as with MNS.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from localcloud.mns_push import Delivery, Message, Pusher
+
+
+@dataclass
+class TopicStats:
+    published: int = 0
+    delivered: int = 0
+    undelivered: int = 0
+    redeliveries: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+    answers_lost: int = 0
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+class Topic:
+    """``publish(body, key)`` returns the message; ``on_delivery(key, delivery)`` hears the end.
+
+    ``key`` names the message for the fault hook and the caller (the engine
+    passes ``<execution>:<event id>``), independent of random message ids.
+    """
+
+    def __init__(self, name: str, pusher: Pusher, *,
+                 fault: Callable[[str, int], str | None] | None = None,
+                 on_delivery: Callable[[str, Delivery], None] | None = None) -> None:
+        self.name = name
+        self.pusher = pusher
+        self._fault = fault
+        self._on_delivery = on_delivery
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self.stats = TopicStats()
+
+    def publish(self, body: str, key: str) -> Message:
+        message = Message(body)
+        thread = threading.Thread(target=self._deliver, args=(message, key), daemon=True,
+                                  name=f"push-{key}")
+        with self._lock:
+            self.stats.published += 1
+            self._threads.add(thread)
+        thread.start()
+        return message
+
+    def _deliver(self, message: Message, key: str) -> None:
+        fault = (lambda _message, attempt: self._fault(key, attempt)) if self._fault else None
+        try:
+            result = self.pusher.deliver(message, fault=fault)
+            with self._lock:
+                stats = self.stats
+                stats.deliveries.append(result)
+                stats.delivered += result.delivered
+                stats.undelivered += not result.delivered
+                stats.redeliveries += result.redeliveries
+                stats.duplicates += result.duplicates
+                stats.dropped += result.statuses.count("dropped")
+                stats.answers_lost += result.statuses.count("lost_answer")
+            if self._on_delivery:
+                self._on_delivery(key, result)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Waits for the deliveries in flight (redeliveries included) to end."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stops pending redeliveries and waits for deliveries in flight."""
+        self.pusher.stop()
+        self.drain(timeout)
