@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -278,3 +280,14 @@ def test_synth_diff_shows_a_code_change_as_a_digest_not_the_archive(capsys, base
     assert archive not in out
     line = next(ln for ln in out.splitlines() if "inputs.code.zipFile" in ln)
     assert "<base64, 380 bytes, sha256 " in line and " => <base64, " in line
+
+
+def test_readme_example_is_the_real_output(capsys, base_render_file):
+    """README's "Reviewing changes" example must be what the command prints today."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- preview-diff-example: (.*?) -->\n```diff\n(.*?)```", readme, re.DOTALL)
+    assert match, "README.md lost its preview-diff-example block"
+    argv = shlex.split(match.group(1))
+    code, out, _ = _synth(capsys, *argv, "--diff", str(base_render_file))
+    assert code == 2
+    assert out == match.group(2), "README's example differs from python -m infra.synth " + match.group(1)
