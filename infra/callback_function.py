@@ -16,6 +16,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from infra import packaging, policies
+from infra.ram_grants import grant, service_role
 
 TYPE_TOKEN = "mns-callback-flow:index:CallbackFunction"
 FC_PRINCIPAL = "fc.aliyuncs.com"
@@ -100,45 +101,24 @@ class CallbackFunction(pulumi.ComponentResource):
         region = args["region"]
         log_project, log_store = args.get("log_project"), args.get("log_store")
 
-        self.role = alicloud.ram.Role(
-            f"{name}-role",
-            role_name=f"{function_name}-role",
-            description=f"Runs the callback function {function_name}: reports task results to Serverless Workflow.",
-            assume_role_policy_document=policies.trust_policy(FC_PRINCIPAL),
-            opts=child,
+        self.role = service_role(
+            f"{name}-role", f"{function_name}-role", FC_PRINCIPAL,
+            f"Runs the callback function {function_name}: reports task results to Serverless Workflow.", self,
         )
-        self.policy = alicloud.ram.Policy(
-            f"{name}-policy",
-            policy_name=f"{function_name}-report",
-            description="fnf:ReportTaskSucceeded and fnf:ReportTaskFailed only.",
-            policy_document=policies.report_task_policy(),
-            opts=child,
-        )
-        self.policy_attachment = alicloud.ram.RolePolicyAttachment(
-            f"{name}-policy-attachment",
-            role_name=self.role.role_name,
-            policy_name=self.policy.policy_name,
-            policy_type="Custom",
-            opts=child,
+        self.policy, self.policy_attachment = grant(
+            f"{name}-policy", self.role, f"{function_name}-report",
+            "fnf:ReportTaskSucceeded and fnf:ReportTaskFailed only.", policies.report_task_policy(), self,
         )
         grants: list[pulumi.Resource] = [self.policy_attachment]
         self.log_policy = self.log_policy_attachment = None
         if log_project and log_store:
-            self.log_policy = alicloud.ram.Policy(
-                f"{name}-log-policy",
-                policy_name=f"{function_name}-log-write",
-                description=f"Write logs to {log_project}/{log_store} only.",
-                policy_document=pulumi.Output.from_input(args["account_id"]).apply(
+            self.log_policy, self.log_policy_attachment = grant(
+                f"{name}-log-policy", self.role, f"{function_name}-log-write",
+                f"Write logs to {log_project}/{log_store} only.",
+                pulumi.Output.from_input(args["account_id"]).apply(
                     lambda account: policies.log_write_policy(region, account, log_project, log_store)
                 ),
-                opts=child,
-            )
-            self.log_policy_attachment = alicloud.ram.RolePolicyAttachment(
-                f"{name}-log-policy-attachment",
-                role_name=self.role.role_name,
-                policy_name=self.log_policy.policy_name,
-                policy_type="Custom",
-                opts=child,
+                self,
             )
             grants.append(self.log_policy_attachment)
 

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from infra import policies
+from infra.ram_grants import grant, service_role
 
 TYPE_TOKEN = "mns-callback-flow:index:CallbackFlow"
 FNF_PRINCIPAL = "fnf.aliyuncs.com"
@@ -39,29 +40,15 @@ class CallbackFlow(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CallbackFlowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         flow_name = args["flow_name"]
 
-        self.role = alicloud.ram.Role(
-            f"{name}-role",
-            role_name=f"{flow_name}-role",
-            description=f"Runs the flow {flow_name}: publishes its task tokens to one MNS topic.",
-            assume_role_policy_document=policies.trust_policy(FNF_PRINCIPAL),
-            opts=child,
+        self.role = service_role(
+            f"{name}-role", f"{flow_name}-role", FNF_PRINCIPAL,
+            f"Runs the flow {flow_name}: publishes its task tokens to one MNS topic.", self,
         )
-        self.policy = alicloud.ram.Policy(
-            f"{name}-policy",
-            policy_name=f"{flow_name}-publish",
-            description="mns:PublishMessage on the callback topic only.",
-            policy_document=pulumi.Output.from_input(args["topic_arn"]).apply(policies.publish_policy),
-            opts=child,
-        )
-        self.policy_attachment = alicloud.ram.RolePolicyAttachment(
-            f"{name}-policy-attachment",
-            role_name=self.role.role_name,
-            policy_name=self.policy.policy_name,
-            policy_type="Custom",
-            opts=child,
+        self.policy, self.policy_attachment = grant(
+            f"{name}-policy", self.role, f"{flow_name}-publish", "mns:PublishMessage on the callback topic only.",
+            pulumi.Output.from_input(args["topic_arn"]).apply(policies.publish_policy), self,
         )
         self.flow = alicloud.fnf.Flow(
             f"{name}-flow",
