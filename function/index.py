@@ -12,7 +12,8 @@ import base64
 import binascii
 import json
 import os
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from mns_callback import app
@@ -42,7 +43,7 @@ def _fc3_request(event: Any) -> app.HttpRequest:
     elif isinstance(event, str):
         event = json.loads(event)
     if not isinstance(event, dict):
-        raise ValueError("event is not a JSON object")
+        raise TypeError("event is not a JSON object")
     http = (event.get("requestContext") or {}).get("http") or {}
     method = str(http.get("method") or event.get("httpMethod") or "")
     path = str(event.get("rawPath") or http.get("path") or "/")
@@ -51,7 +52,7 @@ def _fc3_request(event: Any) -> app.HttpRequest:
         path += "?" + urlencode(sorted(query.items()), doseq=True)
     raw = event.get("body") or ""
     if not isinstance(raw, str):
-        raise ValueError("event body is not a string")
+        raise TypeError("event body is not a string")
     if event.get("isBase64Encoded"):
         body = base64.b64decode(raw, validate=True)
     else:
@@ -64,7 +65,7 @@ def handler(event: Any, context: Any) -> dict:
     settings = app.environ_settings()
     try:
         request = _fc3_request(event)
-    except (ValueError, UnicodeDecodeError, binascii.Error, AttributeError) as exc:
+    except (ValueError, TypeError, binascii.Error, AttributeError) as exc:
         return _fc3_response(decide(Outcome.BAD_PUSH, f"event: not an FC HTTP trigger event ({type(exc).__name__})"))
     return _fc3_response(app.handle(request, _invocation(context, settings), settings))
 

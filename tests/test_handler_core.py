@@ -13,13 +13,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "function"))
 
-import index  # noqa: E402
-from mns_callback import TaskFailed, app, log, report, work  # noqa: E402
-from mns_callback.credentials import Credentials, credentials_from, region_from  # noqa: E402
-from mns_callback.decision import Outcome, decide, status_of  # noqa: E402
-from mns_callback.errors import SettingsError  # noqa: E402
-from mns_callback.settings import settings_from_env  # noqa: E402
-
+import index
+from mns_callback import TaskFailed, app, log, report, work
+from mns_callback.credentials import Credentials, credentials_from, region_from
+from mns_callback.decision import Outcome, decide, status_of
+from mns_callback.errors import SettingsError
+from mns_callback.settings import settings_from_env
 
 # --------------------------------------------------------------------------- settings
 

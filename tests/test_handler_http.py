@@ -21,7 +21,7 @@ import pytest
 
 from localcloud.fc_runtime import FcRuntime
 from localcloud.fnf_api import FnFEndpoint, TokenRegistry
-from localcloud.mns_push import (CertServer, Message, Subscription, build_push, sign_push)
+from localcloud.mns_push import CertServer, Message, Subscription, build_push, sign_push
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "function"))
 
-from mns_callback.errors import BadPush  # noqa: E402
-from mns_callback.push import MAX_BODY_BYTES, parse_push  # noqa: E402
+from mns_callback.errors import BadPush
+from mns_callback.push import MAX_BODY_BYTES, parse_push
 
 TOKEN = "djEjZmxvdyNleGVjdXRpb24jMSNzaWduYXR1cmU="
 MESSAGE = json.dumps({"messageBody": "hello world", "taskToken": TOKEN})

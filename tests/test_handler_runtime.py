@@ -8,13 +8,14 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from localcloud.fc_runtime import FcRuntime
 from localcloud.fnf_api import FnFEndpoint, TokenRegistry
-from localcloud.mns_push import CertServer, Message, Subscription, build_push, push
+from localcloud.mns_push import CertServer, Message, Subscription, build_push
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,14 +30,14 @@ def calls_of(fnf: FnFEndpoint, action: str, at_least: int = 1) -> list:
 
 
 @contextmanager
-def running(env: dict[str, str] | None = None, **runtime: Any) -> Iterator[tuple]:
+def running(env: dict[str, str] | None = None, **runtime: Any) -> Iterator[SimpleNamespace]:
     registry = TokenRegistry()
     with FnFEndpoint(registry) as fnf, CertServer() as cert:
         creds = fnf.issue_sts_credentials()
         environment = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": cert.url_prefix, **(env or {})}
         runtime.setdefault("credentials", creds)
         with FcRuntime(source_dir=ROOT / "function", environment=environment, **runtime) as fc:
-            yield fnf, registry, cert, fc, creds
+            yield SimpleNamespace(fnf=fnf, registry=registry, cert=cert, fc=fc, creds=creds)
 
 
 def post(fc: FcRuntime, cert: CertServer, token: str, *, signed: bool = True) -> tuple[int, dict]:
@@ -57,31 +58,31 @@ def post(fc: FcRuntime, cert: CertServer, token: str, *, signed: bool = True) ->
 
 @pytest.mark.parametrize("fc_version", ["3.0", "2.0"])
 def test_without_context_credentials_the_environment_is_used(fc_version: str) -> None:
-    with running(fc_version=fc_version, context_credentials=False) as (fnf, registry, cert, fc, creds):
-        token = registry.issue()
-        assert post(fc, cert, token) == (200, {"result": "reported"})
-        [call] = calls_of(fnf, "ReportTaskSucceeded")
-        assert call.params["AccessKeyId"] == creds.access_key_id and call.signature_valid
+    with running(fc_version=fc_version, context_credentials=False) as run:
+        token = run.registry.issue()
+        assert post(run.fc, run.cert, token) == (200, {"result": "reported"})
+        [call] = calls_of(run.fnf, "ReportTaskSucceeded")
+        assert call.params["AccessKeyId"] == run.creds.access_key_id and call.signature_valid
 
 
 def test_the_pusher_delivers_through_the_handler() -> None:
-    with running(fc_version="2.0") as (fnf, registry, cert, fc, creds):
+    with running(fc_version="2.0") as run:
         from localcloud.mns_push import Pusher
-        token = registry.issue()
-        pusher = Pusher(Subscription(endpoint=fc.url, notify_format="XML"), private_key=cert.identity.private_key,
-                        cert_url=cert.cert_url, time_scale=0.001)
+        token = run.registry.issue()
+        pusher = Pusher(Subscription(endpoint=run.fc.url, notify_format="XML"), private_key=run.cert.identity.private_key,
+                        cert_url=run.cert.cert_url, time_scale=0.001)
         delivery = pusher.deliver(Message(body=json.dumps({"messageBody": 1, "taskToken": token})))
         assert delivery.delivered and delivery.attempts == 1
-        assert [r.token for r in registry.reports] == [token]
+        assert [r.token for r in run.registry.reports] == [token]
 
 
 def test_signature_check_off_only_when_explicitly_false() -> None:
-    with running(env={"MNS_VERIFY_SIGNATURE": "false"}) as (fnf, registry, cert, fc, creds):
-        token = registry.issue()
-        assert post(fc, cert, token, signed=False) == (200, {"result": "reported"})
-    with running(env={"MNS_VERIFY_SIGNATURE": "0"}) as (fnf, registry, cert, fc, creds):
-        status, answer = post(fc, cert, registry.issue(), signed=False)
-        assert (status, answer["error"]) == (403, "signature_rejected") and registry.reports == []
+    with running(env={"MNS_VERIFY_SIGNATURE": "false"}) as run:
+        token = run.registry.issue()
+        assert post(run.fc, run.cert, token, signed=False) == (200, {"result": "reported"})
+    with running(env={"MNS_VERIFY_SIGNATURE": "0"}) as run:
+        status, answer = post(run.fc, run.cert, run.registry.issue(), signed=False)
+        assert (status, answer["error"]) == (403, "signature_rejected") and run.registry.reports == []
 
 
 def test_default_certificate_hosts_refuse_a_local_certificate_without_fetching_it() -> None:
@@ -96,15 +97,15 @@ def test_default_certificate_hosts_refuse_a_local_certificate_without_fetching_i
 
 
 def test_no_credentials_is_a_500_not_a_crash() -> None:
-    with running(credentials=None) as (fnf, registry, cert, fc, creds):
-        status, answer = post(fc, cert, registry.issue())
-        assert (status, answer["error"]) == (500, "config_error") and fnf.calls == []
+    with running(credentials=None) as run:
+        status, answer = post(run.fc, run.cert, run.registry.issue())
+        assert (status, answer["error"]) == (500, "config_error") and run.fnf.calls == []
 
 
 def test_fnf_unreachable_is_a_5xx_quickly() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    with running(env={"FNF_ENDPOINT": f"http://127.0.0.1:{closed_port}"}) as (fnf, registry, cert, fc, creds):
-        status, answer = post(fc, cert, registry.issue())
+    with running(env={"FNF_ENDPOINT": f"http://127.0.0.1:{closed_port}"}) as run:
+        status, answer = post(run.fc, run.cert, run.registry.issue())
         assert status in (502, 504) and answer["error"] in ("fnf_error", "timeout")

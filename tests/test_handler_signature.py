@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
@@ -14,9 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "function"))
 
-from mns_callback import signature  # noqa: E402
-from mns_callback.errors import CertificateUnavailable, SignatureRejected  # noqa: E402
-from mns_callback.settings import settings_from_env  # noqa: E402
+from mns_callback import signature
+from mns_callback.errors import CertificateUnavailable, SignatureRejected
+from mns_callback.settings import settings_from_env
 
 KAT = json.loads((ROOT / "tests" / "fixtures" / "mns_known_answer.json").read_text())
 KAT_HEADERS = {k.lower(): v for k, v in KAT["headers"].items()}
@@ -126,7 +126,7 @@ def test_malformed_signature_headers_are_named(headers: dict[str, str], problem:
 
 
 def test_date_window_is_fifteen_minutes_both_ways() -> None:
-    now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2030, 1, 1, tzinfo=UTC)
     for delta, ok in ((timedelta(minutes=14), True), (timedelta(minutes=16), False),
                       (-timedelta(minutes=14), True), (-timedelta(minutes=16), False)):
         headers = {"date": format_datetime(now - delta, usegmt=True)}

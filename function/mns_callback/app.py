@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import decision, log, push, work
 from .credentials import Credentials
 from .decision import Decision, Outcome
-from .errors import BadPush, CertificateUnavailable, SettingsError, SignatureRejected, TaskFailed
+from .errors import (
+    BadPush,
+    CertificateUnavailable,
+    SettingsError,
+    SignatureRejected,
+    TaskFailed,
+)
 from .settings import Settings
 
 

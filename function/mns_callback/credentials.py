@@ -9,8 +9,9 @@ handlers and FC 2.0 ``environ['fc.context']``); the python3.12 runtime has no
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ the JSON text ``{"messageBody": ..., "taskToken": "..."}`` (DESIGN.md).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from xml.parsers import expat
 
 from .errors import BadPush

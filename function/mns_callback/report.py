@@ -27,8 +27,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from .credentials import Credentials
@@ -105,7 +106,10 @@ class Reporter:
 
     def __init__(self, endpoint_url: str, region: str, credentials: Credentials,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
+        from aliyunsdkcore.auth.credentials import (
+            AccessKeyCredential,
+            StsTokenCredential,
+        )
         from aliyunsdkcore.client import AcsClient
         from aliyunsdkcore.http import protocol_type
 
@@ -126,7 +130,9 @@ class Reporter:
         self._sleep = sleep
 
     def succeed(self, token: str, output: str, deadline: float) -> ReportResult:
-        from aliyunsdkfnf.request.v20190315.ReportTaskSucceededRequest import ReportTaskSucceededRequest
+        from aliyunsdkfnf.request.v20190315.ReportTaskSucceededRequest import (
+            ReportTaskSucceededRequest,
+        )
 
         def build() -> Any:
             request = ReportTaskSucceededRequest()
@@ -136,7 +142,9 @@ class Reporter:
         return self._call(build, deadline, Outcome.REPORTED)
 
     def fail(self, token: str, error: str, cause: str, deadline: float) -> ReportResult:
-        from aliyunsdkfnf.request.v20190315.ReportTaskFailedRequest import ReportTaskFailedRequest
+        from aliyunsdkfnf.request.v20190315.ReportTaskFailedRequest import (
+            ReportTaskFailedRequest,
+        )
 
         error = (error or "TaskFailed")[:MAX_ERROR_CHARS]
         cause = (cause or "")[:MAX_CAUSE_CHARS]
@@ -151,7 +159,10 @@ class Reporter:
         return self._call(build, deadline, Outcome.REPORTED_FAILURE)
 
     def _call(self, build: Callable[[], Any], deadline: float, success: Outcome) -> ReportResult:
-        from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+        from aliyunsdkcore.acs_exception.exceptions import (
+            ClientException,
+            ServerException,
+        )
 
         attempts = 0
         while True:

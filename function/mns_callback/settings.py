@@ -11,9 +11,9 @@ Variables (set by the stack; see README "Callback handler"):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from .errors import SettingsError

@@ -23,9 +23,10 @@ import http.client
 import ssl
 import threading
 from collections import OrderedDict
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import CertificateUnavailable, SignatureRejected
@@ -71,7 +72,7 @@ def check_date(headers: Mapping[str, str], now: datetime) -> None:
     except (TypeError, ValueError, IndexError):
         raise SignatureRejected("Date header is not an HTTP date") from None
     if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=timezone.utc)
+        sent = sent.replace(tzinfo=UTC)
     skew = abs((now - sent).total_seconds())
     if skew > MAX_DATE_SKEW_SECONDS:
         raise SignatureRejected(f"Date is {int(skew)} s away from now; at most {MAX_DATE_SKEW_SECONDS} s allowed")
@@ -178,7 +179,7 @@ def verify_push(method: str, path: str, headers: Mapping[str, str], *,
     """
     signature = decode_signature(headers)
     url = certificate_url(headers, allowed_prefixes)
-    check_date(headers, now or datetime.now(timezone.utc))
+    check_date(headers, now or datetime.now(UTC))
     key = keys.get(url)
     if not verify_with_key(key, string_to_sign(method, path, headers), signature):
         raise SignatureRejected("signature does not match the push")
