@@ -132,39 +132,36 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+# type token -> (object holding the code fields or None for top level, inline
+# archive, OSS bucket + object, checksum): pulumi-alicloud 4.0.0 input names.
+_CODE_FIELDS = {
+    FC3_FUNCTION: ("code", "zipFile", ("ossBucketName", "ossObjectName"), "checksum"),
+    FC2_FUNCTION: (None, "filename", ("ossBucket", "ossKey"), "codeChecksum"),
+}
+
+
 def code_checksum(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
     """FC code that is not an archive with a CRC-64 checksum.
 
     The checksum lets FC reject a corrupted upload and makes a code change show
     as one changed value in review (FACTS.md, pulumi-alicloud 4.0.0 args).
     """
-    if type_token == FC3_FUNCTION:
-        code = inputs.get("code")
-        if not isinstance(code, Mapping):
-            return [("code is missing. Fix: give code={zipFile: <base64 zip>, checksum: <CRC-64/XZ "
-                    "of the zip>} (infra/packaging.py builds both).")]
-        has_archive = not _blank(code.get("zipFile")) or not (
-            _blank(code.get("ossBucketName")) or _blank(code.get("ossObjectName")))
-        out = []
-        if not has_archive:
-            out.append("code has no archive (zipFile, or ossBucketName + ossObjectName). Fix: "
-                       "give code.zipFile as the base64 zip built by infra/packaging.py.")
-        if _blank(code.get("checksum")):
-            out.append("code.checksum is missing. Fix: set code.checksum to the CRC-64/XZ of the "
-                       "zip as an unsigned decimal (infra/packaging.py computes it).")
-        return out
-    if type_token == FC2_FUNCTION:
-        has_archive = not _blank(inputs.get("filename")) or not (
-            _blank(inputs.get("ossBucket")) or _blank(inputs.get("ossKey")))
-        out = []
-        if not has_archive:
-            out.append("the function has no code archive (filename, or ossBucket + ossKey). Fix: "
-                       "give filename as the zip built by infra/packaging.py.")
-        if _blank(inputs.get("codeChecksum")):
-            out.append("codeChecksum is missing. Fix: set codeChecksum to the CRC-64/XZ of the zip "
-                       "as an unsigned decimal (infra/packaging.py computes it).")
-        return out
-    return []
+    if type_token not in _CODE_FIELDS:
+        return []
+    holder, archive, (bucket, key), checksum = _CODE_FIELDS[type_token]
+    code = inputs if holder is None else inputs.get(holder)
+    if not isinstance(code, Mapping):
+        return [(f"{holder} is missing. Fix: give {holder}={{{archive}: <base64 zip>, {checksum}: "
+                "<CRC-64/XZ of the zip>} (infra/packaging.py builds both).")]
+    at = "" if holder is None else f"{holder}."
+    out = []
+    if _blank(code.get(archive)) and (_blank(code.get(bucket)) or _blank(code.get(key))):
+        out.append(f"the function has no archive ({at}{archive}, or {at}{bucket} + {at}{key}). "
+                   f"Fix: give {at}{archive} as the zip built by infra/packaging.py.")
+    if _blank(code.get(checksum)):
+        out.append(f"{at}{checksum} is missing. Fix: set {at}{checksum} to the CRC-64/XZ of the zip "
+                   "as an unsigned decimal (infra/packaging.py computes it).")
+    return out
 
 
 # --------------------------------------------------------------------------
