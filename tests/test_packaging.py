@@ -206,26 +206,37 @@ def test_write_archive_is_content_addressed(source: Path, tmp_path: Path) -> Non
     assert [p.name for p in (tmp_path / "build").iterdir()] == [path.name]
 
 
-def preinstalled_python310(target: Path) -> Path:
-    """A directory holding only what FC python3.10 preinstalls among our dependencies."""
-    target.mkdir()
-    names = ["aliyunsdkcore", "jmespath", "cryptography", "cffi", "pycparser"]
+# Among the packages this environment has, what each FC runtime preinstalls
+# (FACTS.md "Python runtimes": python3.12 has pyOpenSSL, so cryptography, but no
+# aliyun-python-sdk-core).
+RUNTIME_PACKAGES = {
+    "python3.10": ["aliyunsdkcore", "jmespath", "cryptography", "cffi", "pycparser"],
+    "python3.12": ["cryptography", "cffi", "pycparser"],
+}
+
+
+def preinstalled(target: Path, runtime: str = "python3.10") -> Path:
+    """A directory holding only what the FC ``runtime`` preinstalls among our dependencies."""
+    target.mkdir(parents=True)
+    names = list(RUNTIME_PACKAGES[runtime])
     names += [p.name for p in SITE_PACKAGES.glob("_cffi_backend*")]
     for name in names:
         (target / name).symlink_to(SITE_PACKAGES / name)
     return target
 
 
-def import_handler_isolated(archive_data: bytes, tmp_path: Path, call: str) -> subprocess.CompletedProcess:
+def import_handler_isolated(
+    archive_data: bytes, tmp_path: Path, call: str, runtime: str = "python3.10"
+) -> subprocess.CompletedProcess:
     """Unzip the archive and import ``index`` in a fresh interpreter that sees only it + preinstalled."""
     code_dir = tmp_path / "code"
     with zipfile.ZipFile(io.BytesIO(archive_data)) as opened:
         opened.extractall(code_dir)
-    preinstalled = preinstalled_python310(tmp_path / "runtime")
+    runtime_dir = preinstalled(tmp_path / "runtime", runtime)
     script = textwrap.dedent(
         f"""\
         import sys
-        sys.path[:0] = [{str(code_dir)!r}, {str(preinstalled)!r}]
+        sys.path[:0] = [{str(code_dir)!r}, {str(runtime_dir)!r}]
         assert not any("site-packages" in p for p in sys.path), sys.path
         import index
         {call}
@@ -253,11 +264,23 @@ def test_without_vendoring_the_isolated_import_fails(source: Path, tmp_path: Pat
     assert "No module named 'aliyunsdkfnf'" in result.stderr
 
 
+def test_python312_archive_carries_the_core_sdk(source: Path, tmp_path: Path) -> None:
+    archive = build_archive(source, "python3.12")
+    result = import_handler_isolated(archive.data, tmp_path, "print(index.handler(b'{}', None))", "python3.12")
+    assert result.returncode == 0, result.stderr
+    assert '"client": "AcsClient"' in result.stdout
+    # The control: the python3.10 archive lacks aliyunsdkcore, which python3.12 does not have.
+    lean = build_archive(source, "python3.10")
+    result = import_handler_isolated(lean.data, tmp_path / "lean", "", "python3.12")
+    assert "No module named 'aliyunsdkcore'" in result.stderr
+
+
 @pytest.mark.skipif(not (REPO / "function" / "index.py").is_file(), reason="function/index.py not written yet")
-def test_real_function_archive_imports_on_python310(tmp_path: Path) -> None:
-    archive = build_archive(REPO / "function", "python3.10")
+@pytest.mark.parametrize("runtime", ["python3.10", "python3.12"])
+def test_real_function_archive_imports_on_its_runtime(runtime: str, tmp_path: Path) -> None:
+    archive = build_archive(REPO / "function", runtime)
     result = import_handler_isolated(
-        archive.data, tmp_path, "assert callable(index.handler) and callable(index.wsgi_handler)"
+        archive.data, tmp_path, "assert callable(index.handler) and callable(index.wsgi_handler)", runtime
     )
     assert result.returncode == 0, result.stderr
 
