@@ -249,3 +249,24 @@ def test_stack_validator_reports_the_trigger_urn():
     reported = []
     policy.validate(StackValidationArgs(resources), lambda message, urn=None: reported.append((message, urn)))
     assert [urn for _, urn in reported] == [f"urn:{find(render, rules.FC3_TRIGGER)['name']}"]
+
+
+def test_the_policy_host_entry_point_builds_a_valid_pack(monkeypatch):
+    """Run policy/ as the Pulumi policy host does (runpy on the folder, as __main__).
+
+    PolicyPack validates its arguments, then starts the analyzer's gRPC server and
+    never returns; the server start is replaced by a sentinel to stop right there.
+    """
+    import runpy
+
+    import pulumi_policy.policy as policy_module
+
+    class ServerStarted(Exception):
+        pass
+
+    def server(*args, **kwargs):
+        raise ServerStarted
+
+    monkeypatch.setattr(policy_module.grpc, "server", server)
+    with pytest.raises(ServerStarted):
+        runpy.run_path(str(ROOT / "policy"), run_name="__main__")
