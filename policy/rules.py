@@ -226,8 +226,9 @@ def anonymous_unverified(resources: Sequence[tuple[str, str, Mapping[str, Any]]]
             out.append((name, (
                 f"anonymous HTTP trigger on function {res!r}, whose environment sets "
                 "MNS_VERIFY_SIGNATURE=false: anyone who finds the URL can report tasks. Fix: "
-                "remove MNS_VERIFY_SIGNATURE (the check is on by default), or give the trigger "
-                "authType 'function' and a caller that signs its requests.")))
+                "turn the check back on (config verifySignature=true; MNS_VERIFY_SIGNATURE is on "
+                "unless set to false). An MNS push cannot authenticate to FC, so the handler's "
+                "signature check is the trigger's only authentication.")))
     return out
 
 

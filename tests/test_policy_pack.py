@@ -126,7 +126,7 @@ def test_anonymous_trigger_on_unverified_function_is_caught(value):
     find(render, rules.FC3_FUNCTION)["inputs"]["environmentVariables"]["MNS_VERIFY_SIGNATURE"] = value
     [(policy, name, message)] = violations(render)
     assert (policy, name) == (rules.ANONYMOUS_NEEDS_SIGNATURE, find(render, rules.FC3_TRIGGER)["name"])
-    assert "MNS_VERIFY_SIGNATURE=false" in message and "Fix: remove MNS_VERIFY_SIGNATURE" in message
+    assert "MNS_VERIFY_SIGNATURE=false" in message and "Fix: turn the check back on (config verifySignature=true" in message
 
 
 def test_trigger_on_another_function_or_with_auth_is_fine():
