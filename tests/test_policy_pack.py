@@ -270,3 +270,9 @@ def test_the_policy_host_entry_point_builds_a_valid_pack(monkeypatch):
     monkeypatch.setattr(policy_module.grpc, "server", server)
     with pytest.raises(ServerStarted):
         runpy.run_path(str(ROOT / "policy"), run_name="__main__")
+
+
+def test_verify_signature_off_in_config_is_caught_on_the_real_render():
+    render = default_render("verifySignature=false")
+    assert [(v[0], v[1]) for v in violations(render)] == [
+        (rules.ANONYMOUS_NEEDS_SIGNATURE, find(render, rules.FC3_TRIGGER)["name"])]
