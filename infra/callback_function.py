@@ -95,6 +95,12 @@ class CallbackFunction(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: CallbackFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if args["function_compute"] not in ("3.0", "2.0"):
+            raise ValueError(f"function_compute must be '3.0' or '2.0', got {args['function_compute']!r}")
+        # The archive first: an unbuildable source fails before anything is registered.
+        source_dir = Path(args.get("source_dir") or packaging.FUNCTION_DIR)
+        packaging.require_entry_point(source_dir, HANDLER_FC3 if args["function_compute"] == "3.0" else HANDLER_FC2)
+        self.archive = packaging.build_archive(source_dir, args["runtime"])
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         function_name = args["function_name"]
@@ -122,9 +128,6 @@ class CallbackFunction(pulumi.ComponentResource):
             )
             grants.append(self.log_policy_attachment)
 
-        source_dir = Path(args.get("source_dir") or packaging.FUNCTION_DIR)
-        packaging.require_entry_point(source_dir, HANDLER_FC3 if args["function_compute"] == "3.0" else HANDLER_FC2)
-        self.archive = packaging.build_archive(source_dir, args["runtime"])
         environment = {
             "FNF_ENDPOINT": fnf_endpoint(region),
             "MNS_VERIFY_SIGNATURE": "true" if args["verify_signature"] else "false",
@@ -165,7 +168,7 @@ class CallbackFunction(pulumi.ComponentResource):
             )
             self.function_name = self.function.function_name
             self.trigger_url = self.trigger.http_trigger.apply(lambda http: http.url_internet)
-        elif args["function_compute"] == "2.0":
+        else:
             # FC 2.0 takes the archive as a file: written content-addressed under build/.
             archive_path = packaging.write_archive(self.archive)
             self.service = alicloud.fc.Service(
@@ -208,8 +211,6 @@ class CallbackFunction(pulumi.ComponentResource):
             self.trigger_url = pulumi.Output.all(
                 args["account_id"], self.service.name, self.function.name, self.trigger.id
             ).apply(lambda v: fc2_trigger_url(v[0], region, v[1], v[2]))
-        else:
-            raise ValueError(f"function_compute must be '3.0' or '2.0', got {args['function_compute']!r}")
 
         self.role_arn = self.role.arn
         self.register_outputs(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+import contextvars
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import pulumi
 import pytest
 import yaml
 
+from infra.callback_function import CallbackFunction
 from infra.config import ConfigError
-from infra.offline_cloud import ACCOUNT_ID, OfflineCloud, RecordingMonitor
+from infra.offline_cloud import ACCOUNT_ID, OfflineCloud, RecordingMonitor, run_offline
 from infra.packaging import PROJECT_DIR, crc64_xz
 from infra.policies import REPORT_ACTIONS, wildcard_violations
 from tests.mocks import (
@@ -315,8 +319,6 @@ def test_settings_reach_the_resources() -> None:
         "ALIBABA_CLOUD_REGION": "ap-southeast-1",
     }
     # python3.12 preinstalls no aliyun-python-sdk-core: the archive carries it.
-    import io
-    import zipfile
     names = zipfile.ZipFile(io.BytesIO(base64.b64decode(function["code"]["zipFile"]))).namelist()
     assert "aliyunsdkcore/client.py" in names and "aliyunsdkfnf/endpoint.py" in names
     subscription = run.one(T_SUBSCRIPTION).inputs
@@ -357,4 +359,42 @@ def test_existing_topic_needs_its_name() -> None:
     monitor = RecordingMonitor(OfflineCloud(REGION))
     with pytest.raises(ConfigError, match="topicName.*required when createTopic is false"):
         run_stack({"createTopic": "false"}, monitor=monitor)
+    assert monitor.registrations == []
+
+
+
+def _function_args(source_dir: Path, function_compute: str = "3.0") -> dict:
+    return {
+        "function_name": "solo-callback", "function_compute": function_compute, "region": REGION,
+        "account_id": ACCOUNT_ID, "runtime": "python3.10", "memory_size": 128, "timeout": 10,
+        "verify_signature": True, "source_dir": str(source_dir),
+    }
+
+
+def _run_component(build, monitor: RecordingMonitor) -> None:
+    contextvars.Context().run(
+        run_offline, build, project="mns-callback-flow", stack="test",
+        config={"alicloud:region": REGION}, region=REGION, monitor=monitor,
+    )
+
+
+def test_function_component_packages_the_given_source(tmp_path: Path) -> None:
+    (tmp_path / "index.py").write_text("def handler(event, context):\n    return 'ok'\n")
+    monitor = RecordingMonitor(OfflineCloud(REGION))
+    _run_component(lambda: CallbackFunction("solo", _function_args(tmp_path)), monitor)
+    function = monitor.one(T_V3_FUNCTION)
+    assert function.parent == f"{COMPONENT}CallbackFunction::solo"
+    names = zipfile.ZipFile(io.BytesIO(base64.b64decode(function.inputs["code"]["zipFile"]))).namelist()
+    assert names == ["index.py"]  # no requirements.txt: nothing vendored
+
+
+@pytest.mark.parametrize(
+    ("function_compute", "error"),
+    [("1.0", "function_compute must be '3.0' or '2.0'"), ("2.0", "defines no top-level 'wsgi_handler'")],
+)
+def test_function_component_refuses_before_registering(function_compute: str, error: str, tmp_path: Path) -> None:
+    (tmp_path / "index.py").write_text("def handler(event, context):\n    return 'ok'\n")
+    monitor = RecordingMonitor(OfflineCloud(REGION))
+    with pytest.raises(ValueError, match=error):
+        _run_component(lambda: CallbackFunction("solo", _function_args(tmp_path, function_compute)), monitor)
     assert monitor.registrations == []
