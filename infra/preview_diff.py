@@ -7,6 +7,11 @@ in DESIGN.md: ``{"project", "stack", "resources": [{"type", "name", "parent",
 "inputs", "dependsOn"}], "outputs"}``) and prints what would be created,
 updated and deleted, and for each update the input paths that change.
 
+Resources are matched by (type, name), as Pulumi matches URNs, so a renamed
+resource shows as a delete plus a create. An update here can still be a
+replacement under ``pulumi preview`` when the provider marks the changed input
+as force-new: the render does not carry the provider's schema.
+
 Pure: no Pulumi, no network. The only I/O is in :func:`diff_against_file` and
 :func:`main`, which read render files and write the summary.
 
@@ -29,7 +34,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, TextIO
 
 EXIT_NO_CHANGE = 0
@@ -87,7 +92,7 @@ class RenderDiff:
     unchanged: int = 0
     stack: str = ""
     project: str = ""
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
