@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from mns_callback import app
 from mns_callback.credentials import credentials_from, region_from
@@ -48,8 +48,15 @@ def _fc3_request(event: Any) -> app.HttpRequest:
     method = str(http.get("method") or event.get("httpMethod") or "")
     path = str(event.get("rawPath") or http.get("path") or "/")
     query = event.get("queryParameters") or {}
+    paths = [path]
     if isinstance(query, dict) and query:
-        path += "?" + urlencode(sorted(query.items()), doseq=True)
+        # FC 3.0 passes the query parsed; MNS signed it as sent. Endpoints
+        # normally have none; rebuild the likely spellings.
+        items = [(str(k), str(v)) for k, v in query.items()]
+        paths = [f"{path}?{urlencode(items, quote_via=quote)}", f"{path}?{urlencode(items)}",
+                 f"{path}?{urlencode(sorted(items), quote_via=quote)}",
+                 f"{path}?" + "&".join(f"{k}={v}" for k, v in items)]
+        paths = list(dict.fromkeys(paths))
     raw = event.get("body") or ""
     if not isinstance(raw, str):
         raise TypeError("event body is not a string")
@@ -57,7 +64,7 @@ def _fc3_request(event: Any) -> app.HttpRequest:
         body = base64.b64decode(raw, validate=True)
     else:
         body = raw.encode("utf-8")
-    return app.HttpRequest(method, path, app.lower_headers(event.get("headers")), body)
+    return app.HttpRequest(method, paths[0], app.lower_headers(event.get("headers")), body, tuple(paths[1:]))
 
 
 def handler(event: Any, context: Any) -> dict:
@@ -70,14 +77,23 @@ def handler(event: Any, context: Any) -> dict:
     return _fc3_response(app.handle(request, _invocation(context, settings), settings))
 
 
-def _wsgi_path(environ: dict) -> str:
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw:
-        return str(raw)
+def _wsgi_paths(environ: dict) -> list[str]:
+    """The request path as MNS signed it, in every spelling the runtime gives.
+
+    FC 2.0 routes ``/2016-08-15/proxy/<service>/<function>/...``: MNS signs that
+    whole path, which only ``fc.request_uri`` keeps (PATH_INFO is the rest).
+    """
+    paths = []
+    for key in ("fc.request_uri", "REQUEST_URI", "RAW_URI"):
+        raw = environ.get(key)
+        if raw:
+            parts = urlsplit(str(raw))
+            paths.append(parts.path + (f"?{parts.query}" if parts.query else ""))
     path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
     path = quote(path.encode("latin-1"), safe="/;=,:@!$&'()*+~-._") or "/"
     query = environ.get("QUERY_STRING")
-    return f"{path}?{query}" if query else path
+    paths.append(f"{path}?{query}" if query else path)
+    return list(dict.fromkeys(p for p in paths if p))
 
 
 def _wsgi_headers(environ: dict) -> dict[str, str]:
@@ -102,8 +118,9 @@ def wsgi_handler(environ: dict, start_response: Callable[..., Any]) -> Iterable[
         answer = decide(Outcome.TOO_LARGE, f"body of {length} bytes is larger than {MAX_BODY_BYTES}")
     else:
         body = environ["wsgi.input"].read(length) if length else b""
-        request = app.HttpRequest(str(environ.get("REQUEST_METHOD") or ""), _wsgi_path(environ),
-                                  _wsgi_headers(environ), body)
+        paths = _wsgi_paths(environ)
+        request = app.HttpRequest(str(environ.get("REQUEST_METHOD") or ""), paths[0],
+                                  _wsgi_headers(environ), body, tuple(paths[1:]))
         answer = app.handle(request, _invocation(environ.get("fc.context"), settings), settings)
     start_response(f"{answer.status} {answer.reason}",
                    [*answer.headers, ("Content-Length", str(len(answer.body)))])

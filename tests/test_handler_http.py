@@ -122,6 +122,16 @@ def test_signed_push_is_reported_once(stack: Stack, fmt: str) -> None:
     assert call.params["AccessKeyId"] == stack.credentials.access_key_id
 
 
+@pytest.mark.parametrize("endpoint_path", ["/", "/callback/mns", "/hook?tenant=a%20b&x=1"])
+def test_endpoint_paths_and_queries_are_signed_as_sent(stack: Stack, endpoint_path: str) -> None:
+    token = stack.token()
+    sub = Subscription(endpoint=stack.fc.url + endpoint_path, notify_format="JSON")
+    path, headers, body = build_push(stack.message(token), sub, private_key=stack.cert.identity.private_key,
+                                     cert_url=stack.cert.cert_url)
+    assert send(stack.fc.url, "POST", path, headers, body) == (200, {"result": "reported"})
+    assert len(reports_for(stack, token)) == 1
+
+
 def test_the_same_push_twice_reports_once_and_answers_2xx_twice(stack: Stack) -> None:
     token = stack.token()
     message = stack.message(token)

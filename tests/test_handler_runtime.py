@@ -109,3 +109,31 @@ def test_fnf_unreachable_is_a_5xx_quickly() -> None:
     with running(env={"FNF_ENDPOINT": f"http://127.0.0.1:{closed_port}"}) as run:
         status, answer = post(run.fc, run.cert, run.registry.issue())
         assert status in (502, 504) and answer["error"] in ("fnf_error", "timeout")
+
+
+def test_fc2_proxy_path_is_verified_from_fc_request_uri() -> None:
+    """FC 2.0 triggers live under /2016-08-15/proxy/<service>/<function>/; MNS signs
+    that path, while PATH_INFO holds only what follows it."""
+    import io
+    from types import SimpleNamespace as NS
+    with running(fc_version="2.0") as run:
+        token = run.registry.issue()
+        proxy = "/2016-08-15/proxy/svc/callback/"
+        sub = Subscription(endpoint=f"https://1234.cn-hangzhou.fc.aliyuncs.com{proxy}")
+        path, headers, body = build_push(Message(body=json.dumps({"taskToken": token})),
+                                         sub, private_key=run.cert.identity.private_key, cert_url=run.cert.cert_url)
+        assert path == proxy
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "", "SCRIPT_NAME": "",
+                   "CONTENT_TYPE": headers.pop("Content-Type"), "CONTENT_LENGTH": str(len(body)),
+                   "wsgi.input": io.BytesIO(body), "fc.request_uri": f"https://1234.cn-hangzhou.fc.aliyuncs.com{proxy}",
+                   "fc.context": NS(request_id="r1", region="cn-hangzhou", credentials=run.fc.credentials)}
+        environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+        seen = {}
+        answer = b"".join(run.fc.entry(environ, lambda status, hdrs: seen.update(status=status)))
+        assert (seen["status"], json.loads(answer)) == ("200 OK", {"result": "reported"})
+        assert [r.token for r in run.registry.reports] == [token]
+        # Without fc.request_uri, the bare PATH_INFO cannot match what MNS signed.
+        environ.pop("fc.request_uri")
+        environ["wsgi.input"] = io.BytesIO(body)
+        answer = b"".join(run.fc.entry(environ, lambda status, hdrs: seen.update(status=status)))
+        assert seen["status"] == "403 Forbidden"

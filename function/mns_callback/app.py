@@ -35,6 +35,7 @@ class HttpRequest:
     path: str
     headers: Mapping[str, str]
     body: bytes
+    other_paths: tuple[str, ...] = ()  # other spellings of the path the runtime gave
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def _run(request: HttpRequest, invocation: Invocation, settings: Settings | Sett
     if settings.verify_signature:
         from .signature import verify_push
         try:
-            verify_push(request.method.upper(), request.path, request.headers,
+            verify_push(request.method.upper(), (request.path, *request.other_paths), request.headers,
                         allowed_prefixes=settings.cert_prefixes_for(region),
                         keys=keys or _key_cache(), now=now)
         except SignatureRejected as exc:

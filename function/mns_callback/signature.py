@@ -23,8 +23,8 @@ import http.client
 import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,7 +72,8 @@ def check_date(headers: Mapping[str, str], now: datetime) -> None:
     except (TypeError, ValueError, IndexError):
         raise SignatureRejected("Date header is not an HTTP date") from None
     if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=UTC)
+        # timezone.utc, not datetime.UTC (3.11+): the function also runs on python3.9 / 3.10.
+        sent = sent.replace(tzinfo=timezone.utc)  # noqa: UP017
     skew = abs((now - sent).total_seconds())
     if skew > MAX_DATE_SKEW_SECONDS:
         raise SignatureRejected(f"Date is {int(skew)} s away from now; at most {MAX_DATE_SKEW_SECONDS} s allowed")
@@ -168,18 +169,22 @@ class KeyCache:
         return key
 
 
-def verify_push(method: str, path: str, headers: Mapping[str, str], *,
+def verify_push(method: str, path: str | Sequence[str], headers: Mapping[str, str], *,
                 allowed_prefixes: tuple[str, ...], keys: KeyCache,
                 now: datetime | None = None) -> None:
     """Raise SignatureRejected unless MNS signed this push (or
     CertificateUnavailable when the allowed certificate cannot be had).
 
-    ``now`` is injectable so that a recorded push (whose Date is long past)
-    can be checked at its own time; by default it is the current time.
+    ``path`` may list the spellings a runtime gives of the one request path
+    (FC 2.0 shows the proxy path ``/2016-08-15/proxy/<service>/<function>/``
+    that MNS signs only in ``fc.request_uri``); the push is accepted if MNS
+    signed any of them. ``now`` is injectable so that a recorded push (whose
+    Date is long past) can be checked at its own time; by default it is now.
     """
     signature = decode_signature(headers)
     url = certificate_url(headers, allowed_prefixes)
-    check_date(headers, now or datetime.now(UTC))
+    check_date(headers, now or datetime.now(timezone.utc))  # noqa: UP017
     key = keys.get(url)
-    if not verify_with_key(key, string_to_sign(method, path, headers), signature):
+    paths = [path] if isinstance(path, str) else list(dict.fromkeys(path))
+    if not any(verify_with_key(key, string_to_sign(method, p, headers), signature) for p in paths):
         raise SignatureRejected("signature does not match the push")
