@@ -280,15 +280,21 @@ def _source_files(source_dir: Path) -> dict[str, bytes]:
 
 
 def zip_bytes(files: Mapping[str, bytes]) -> bytes:
-    """A deterministic zip of ``files``: sorted, fixed time, mode 0644, deflated."""
+    """A deterministic zip of ``files``: sorted, fixed time, mode 0644, stored.
+
+    Entries are stored, not deflated: deflate output depends on the zlib build
+    (zlib-ng and Apple's zlib compress the same input differently), so a
+    deflated archive would change its checksum, and show a diff in the next
+    preview, whenever the stack is deployed from another machine.
+    """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
             info.create_system = 3  # Unix, so the mode bits below are honoured
             info.external_attr = FILE_MODE << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, files[name], compresslevel=9)
+            info.compress_type = zipfile.ZIP_STORED
+            archive.writestr(info, files[name])
     return buffer.getvalue()
 
 
