@@ -228,3 +228,23 @@ def test_the_function_runs_on_the_fc_python_runtimes(version: str) -> None:
     if ran.returncode != 0 and "command not found" in ran.stderr + ran.stdout:
         pytest.skip(f"python{version} is a shim without an interpreter")
     assert ran.stdout.strip() == "ok", ran.stderr
+
+
+def test_nothing_escapes_the_core() -> None:
+    class Exploding:
+        def __init__(self, *_: object) -> None:
+            raise RuntimeError("boom with secret")
+
+    settings = settings_from_env({"MNS_VERIFY_SIGNATURE": "false"})
+    body = json.dumps({"taskToken": "dG9rZW4tdG9rZW4tdG9rZW4="}).encode()
+    request = app.HttpRequest("POST", "/notifications", {}, body)
+    invocation = app.Invocation(Credentials("id", "secret", "token"), "cn-hangzhou")
+    answer = app.handle(request, invocation, settings, reporter_factory=Exploding)
+    assert (answer.status, json.loads(answer.body)) == (500, {"error": "internal_error",
+                                                              "message": "unexpected RuntimeError"})
+
+    def missing(*_: object) -> None:
+        raise ImportError("no module", name="aliyunsdkfnf")
+
+    answer = app.handle(request, invocation, settings, reporter_factory=missing)
+    assert json.loads(answer.body) == {"error": "config_error", "message": "cannot import aliyunsdkfnf"}

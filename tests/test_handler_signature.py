@@ -158,3 +158,17 @@ def test_cryptography_is_not_imported_by_index() -> None:
             "('cryptography', 'aliyunsdkcore', 'aliyunsdkfnf', 'ssl', 'http')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_failing_certificate_url_is_not_fetched_again_at_once() -> None:
+    calls: list[str] = []
+
+    def failing(url: str) -> bytes:
+        calls.append(url)
+        raise CertificateUnavailable("certificate URL answered HTTP 404")
+
+    cache = signature.KeyCache(failing)
+    for _ in range(3):
+        with pytest.raises(CertificateUnavailable):
+            cache.get("https://mnstest.oss-cn-hangzhou.aliyuncs.com/missing.pem")
+    assert len(calls) == 1

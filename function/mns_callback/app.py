@@ -80,7 +80,12 @@ def handle(request: HttpRequest, invocation: Invocation, settings: Settings | Se
     started = time.monotonic()
     trace = _Trace({"request_id": invocation.request_id, "method": request.method,
                     "bytes": len(request.body)})
-    outcome, message = _run(request, invocation, settings, started, trace, now, keys, reporter_factory)
+    try:
+        outcome, message = _run(request, invocation, settings, started, trace, now, keys, reporter_factory)
+    except ImportError as exc:  # a dependency missing from the code archive
+        outcome, message = Outcome.CONFIG_ERROR, f"cannot import {exc.name or 'a dependency'}"
+    except Exception as exc:  # noqa: BLE001 - last guard: MNS redelivers, FC sees no crash
+        outcome, message = Outcome.INTERNAL_ERROR, f"unexpected {type(exc).__name__}"
     answer = decision.decide(outcome, message)
     log.log_push(outcome=outcome.value, status=answer.status,
                  latency_ms=round((time.monotonic() - started) * 1000, 1),

@@ -35,6 +35,7 @@ class Outcome(str, Enum):
     FNF_DENIED = "fnf_denied"
     WORK_ERROR = "work_error"
     CONFIG_ERROR = "config_error"
+    INTERNAL_ERROR = "internal_error"
 
 
 _STATUS: dict[Outcome, int] = {
@@ -48,6 +49,7 @@ _STATUS: dict[Outcome, int] = {
     Outcome.TOO_LARGE: 413,
     Outcome.WORK_ERROR: 500,
     Outcome.CONFIG_ERROR: 500,
+    Outcome.INTERNAL_ERROR: 500,
     Outcome.FNF_ERROR: 502,
     Outcome.FNF_DENIED: 502,
     Outcome.THROTTLED: 503,

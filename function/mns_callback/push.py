@@ -15,7 +15,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from xml.parsers import expat
 
 from .errors import BadPush
 
@@ -133,6 +132,8 @@ def _parse_xml(text: str) -> Notification:
     A flat element of text children is all MNS sends; anything more (nested
     elements, DTDs, entity declarations) is refused before it can expand.
     """
+    from xml.parsers import expat  # only XML pushes pay for it
+
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse("a DOCTYPE")

@@ -22,6 +22,7 @@ import binascii
 import http.client
 import ssl
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -35,6 +36,9 @@ MAX_DATE_SKEW_SECONDS = 15 * 60  # FACTS: reject a Date older than 15 minutes
 CERT_FETCH_TIMEOUT_SECONDS = 1.5  # leaves room for the report in MNS's 5 s
 MAX_CERT_BYTES = 16 * 1024
 CERT_CACHE_SIZE = 8
+# A URL that failed is not fetched again for this long, so that pushes naming
+# a missing certificate cannot make every invocation wait on the network.
+FAILURE_TTL_SECONDS = 30.0
 
 
 def string_to_sign(method: str, path: str, headers: Mapping[str, str]) -> str:
@@ -152,15 +156,27 @@ class KeyCache:
         self._fetch = fetch
         self._size = size
         self._keys: OrderedDict[str, Any] = OrderedDict()
+        self._failures: dict[str, float] = {}
         self._lock = threading.Lock()
         self.fetches = 0
 
     def get(self, url: str) -> Any:
+        now = time.monotonic()
         with self._lock:
             if url in self._keys:
                 self._keys.move_to_end(url)
                 return self._keys[url]
-        key = load_public_key(self._fetch(url))
+            failed_at = self._failures.get(url)
+            if failed_at is not None and now - failed_at < FAILURE_TTL_SECONDS:
+                raise CertificateUnavailable("signing certificate failed to load moments ago")
+        try:
+            key = load_public_key(self._fetch(url))
+        except CertificateUnavailable:
+            with self._lock:
+                self._failures[url] = now
+                while len(self._failures) > self._size:
+                    self._failures.pop(next(iter(self._failures)))
+            raise
         with self._lock:
             self.fetches += 1
             self._keys[url] = key
