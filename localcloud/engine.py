@@ -82,6 +82,7 @@ class Execution:
     error: str | None = None
     cause: str | None = None
     stopped: float | None = None
+    caught: str | None = None  # the error a catch rule handled, if one did
     events: list[HistoryEvent] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -96,7 +97,8 @@ class Execution:
 
     @property
     def timed_out(self) -> bool:
-        return self.status == "Failed" and self.error == fdl.TASK_TIMEOUT
+        """Its task timed out for good: the execution failed so, or a catch took over."""
+        return fdl.TASK_TIMEOUT in (self.error, self.caught)
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,8 @@ class Engine:
                             self._finish(execution, "Failed", {"error": error, "cause": cause},
                                          error, cause)
                             return
+                        with self._lock:
+                            execution.caught = error
                         step = flow.step(target)
                         continue
                     local = value

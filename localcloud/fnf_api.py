@@ -534,17 +534,18 @@ class _FnFHandler(BaseHTTPRequestHandler):
                 endpoint._record(Call(action, params, 0, "lost_answer", True))
                 reset_connection(self)
                 return
-            self._answer(200, {"RequestId": request_id, **answer}, request_id)
+            # Recorded before answering, so a client that has its answer sees the record.
             endpoint._record(Call(action, params, 200, None, True))
+            self._answer(200, {"RequestId": request_id, **answer}, request_id)
         except FnFError as err:
+            endpoint._record(Call(action, params, err.status, err.code, signature_valid))
             self._answer(err.status, {"RequestId": request_id,
                                       "HostId": self.headers.get("Host", "127.0.0.1"),
                                       "Code": err.code, "Message": err.message}, request_id)
-            endpoint._record(Call(action, params, err.status, err.code, signature_valid))
         except ValueError as err:  # a body that is not what it says it is
+            endpoint._record(Call(action, params, 400, "InvalidArgument", signature_valid))
             self._answer(400, {"RequestId": request_id, "HostId": self.headers.get("Host", ""),
                                "Code": "InvalidArgument", "Message": str(err)}, request_id)
-            endpoint._record(Call(action, params, 400, "InvalidArgument", signature_valid))
 
     def _answer(self, status: int, document: dict[str, Any], request_id: str) -> None:
         data = json.dumps(document).encode()

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
-from typing import Any
+from typing import Any, Self
 
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.auth.credentials import StsTokenCredential
@@ -97,7 +97,7 @@ class LocalStack:
         self._stack = ExitStack()
         self.topic: Topic | None = None
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> Self:
         try:
             self._start()
         except BaseException:
@@ -240,6 +240,7 @@ def summarize(stack: LocalStack, executions: list[Execution], wall: float,
               unfinished: int = 0) -> dict[str, Any]:
     """The fault run's summary: counts, what was lost (nothing, we hope), latencies."""
     succeeded = [e for e in executions if e.status == "Succeeded"]
+    caught = [e for e in succeeded if e.caught]
     timed_out = [e for e in executions if e.timed_out]
     failed = [e for e in executions if e.status == "Failed" and not e.timed_out]
     latencies = sorted((e.stopped - e.started) * 1000 for e in executions if e.stopped)
@@ -251,11 +252,14 @@ def summarize(stack: LocalStack, executions: list[Execution], wall: float,
         "executions": len(executions),
         "started": len(executions),
         "succeeded": len(succeeded),
+        "succeeded_by_catch": len(caught),
         "failed": len(failed),
         "timed_out": len(timed_out),
         "still_running": unfinished,
-        "not_succeeded": sorted(f"{e.name}: {e.status} {e.error}: {e.cause}"
-                                for e in executions if e.status != "Succeeded"),
+        "not_succeeded": sorted(
+            f"{e.name}: {e.status} {e.error}: {e.cause}" if e.status != "Succeeded"
+            else f"{e.name}: caught {e.caught}, output {e.output}"
+            for e in executions if e.status != "Succeeded" or e.caught),
         "reports": len(tokens.reports),
         "duplicate_reports": refused.count("TaskAlreadyCompleted"),
         "messages_published": stats.published,

@@ -1,0 +1,205 @@
+"""The pattern end to end on loopback: SDK caller -> FnF -> MNS push -> FC handler -> FnF."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from infra.config import settings_from_mapping
+from infra.stack_config import read_stack_config
+from localcloud import __main__ as cli
+from localcloud.faults import FaultPlan
+from localcloud.run import LocalStack, run_many, run_one
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = '{"messageBody": "hello world"}'
+
+
+def settings(*overrides: str):
+    return settings_from_mapping(read_stack_config("dev", overrides), stack="dev")
+
+
+def work_module(tmp_path: Path, monkeypatch, name: str, body: str) -> str:
+    """A CALLBACK_WORK module importable by the handler; returns its module:function."""
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return f"{name}:work"
+
+
+def test_demo_succeeds_through_real_sockets_with_a_signed_report():
+    with LocalStack(settings()) as stack:
+        outcome = run_one(stack, DEMO)
+        calls = stack.fnf.calls_of("ReportTaskSucceeded")
+        published = [e for e in outcome.history if e["Type"] == "TaskSubmitted"]
+    assert outcome.status == "Succeeded" and outcome.output == {"status": "success"}
+    [call] = calls
+    assert call.status == 200 and call.signature_valid
+    assert call.params["AccessKeyId"] == stack.function_credentials.access_key_id
+    assert call.params["SecurityToken"] == stack.function_credentials.security_token
+    assert json.loads(call.params["Output"]) == {"status": "success"}
+    message = json.loads(published[0]["EventDetail"])["messageBody"]
+    assert message == {"messageBody": "hello world", "taskToken": call.params["TaskToken"]}
+    [pushed] = outcome.pushes
+    assert pushed.delivery.delivered and pushed.delivery.statuses == ["200"]
+    assert [e["Type"] for e in outcome.history][-1] == "ExecutionSucceeded"
+
+
+@pytest.mark.parametrize("overrides", [
+    ("functionCompute=2.0", "notifyContentFormat=XML", "notifyStrategy=BACKOFF_RETRY"),
+    ("runtime=python3.12", "notifyContentFormat=SIMPLIFIED"),
+])
+def test_other_stack_variants_run_too(overrides):
+    with LocalStack(settings(*overrides)) as stack:
+        outcome = run_one(stack, DEMO)
+    assert (outcome.status, outcome.output) == ("Succeeded", {"status": "success"})
+
+
+def test_task_failure_ends_the_execution_failed_with_error_and_cause(tmp_path, monkeypatch):
+    work = work_module(tmp_path, monkeypatch, "failing_work", """
+        from mns_callback import TaskFailed
+
+        def work(message_body, notification):
+            raise TaskFailed("Work.DiskFull", "no space left for " + str(message_body))
+    """)
+    with LocalStack(settings(), extra_environment={"CALLBACK_WORK": work}) as stack:
+        outcome = run_one(stack, DEMO)
+        [call] = stack.fnf.calls_of("ReportTaskFailed")
+    assert outcome.status == "Failed"
+    assert outcome.output == {"error": "Work.DiskFull", "cause": "no space left for hello world"}
+    assert call.signature_valid and call.params["Error"] == "Work.DiskFull"
+    final = outcome.history[-1]
+    assert final["Type"] == "ExecutionFailed"
+    assert json.loads(final["EventDetail"]) == outcome.output
+
+
+SLOW_WORK = """
+    import time
+
+    def work(message_body, notification):
+        time.sleep(0.4)
+        return {"status": "success"}
+"""
+
+
+def test_task_timeout_shorter_than_the_callback_fails_the_execution(tmp_path, monkeypatch):
+    work = work_module(tmp_path, monkeypatch, "slow_work_a", SLOW_WORK)
+    # 1 s of cloud time is 10 ms here; the callback path takes 400 ms.
+    no_rules = settings("taskTimeoutSeconds=1", "taskRetry=[]", "taskCatch=[]")
+    with LocalStack(no_rules, extra_environment={"CALLBACK_WORK": work}, time_scale=0.01) as stack:
+        outcome = run_one(stack, DEMO)
+        stack.topic.drain(5)
+        late = stack.engine.tokens.refused
+    assert outcome.status == "Failed"
+    assert outcome.output["error"] == "FnF.TaskTimeout"
+    assert "TaskTimedOut" in [e["Type"] for e in outcome.history]
+    assert [code for _token, code in late] == ["TaskAlreadyCompleted"]  # the late report
+
+
+def test_catch_routes_a_timeout_after_the_configured_retry(tmp_path, monkeypatch):
+    work = work_module(tmp_path, monkeypatch, "slow_work_b", SLOW_WORK)
+    config = settings("taskTimeoutSeconds=1",
+                      'taskRetry=[{"errors": ["FnF.TaskTimeout"], "maxAttempts": 1}]',
+                      'taskCatch=[{"errors": ["FnF.TaskTimeout"], "status": "timeout"}]')
+    with LocalStack(config, extra_environment={"CALLBACK_WORK": work}, time_scale=0.01) as stack:
+        outcome = run_one(stack, DEMO)
+        execution = stack.engine.execution(config.flow_name, outcome.description["Name"])
+    assert execution.timed_out and execution.caught == "FnF.TaskTimeout"
+    types = [e["Type"] for e in outcome.history]
+    assert (outcome.status, outcome.output) == ("Succeeded", {"status": "timeout"})
+    assert types.count("TaskSubmitted") == 2 and types.count("TaskTimedOut") == 2
+    assert "TaskRetried" in types
+    entered = [e["StepName"] for e in outcome.history if e["Type"] == "StepEntered"]
+    assert entered == ["mns-topic-task", "catch-1"]
+
+
+@pytest.mark.slow
+def test_fault_run_loses_nothing_and_reports_each_execution_once():
+    with LocalStack(settings(), faults=FaultPlan(seed=2024, rate=0.3), seed=2024) as stack:
+        summary = run_many(stack, DEMO, 200)
+        accepted = {r.token for r in stack.engine.tokens.reports}
+        executions = list(stack.engine.executions.values())
+    assert summary["executions"] == summary["succeeded"] == 200, summary["not_succeeded"]
+    assert summary["still_running"] == summary["timed_out"] == summary["failed"] == 0
+    assert summary["succeeded_by_catch"] == 0 and summary["not_succeeded"] == []
+    # Each execution reported exactly once; the extra reports were refused, not counted.
+    assert summary["reports"] == len(accepted) == 200
+    assert summary["duplicate_reports"] > 0 and summary["duplicate_deliveries"] > 0
+    # MNS may give up on a message whose answers were all lost although the
+    # handler reported it (BACKOFF_RETRY tries 4 times): that loses no execution.
+    assert summary["messages_published"] == 200
+    assert summary["messages_delivered"] + summary["messages_undelivered"] == 200
+    assert summary["messages_undelivered"] <= summary["answers_lost"]
+    assert summary["messages_redelivered"] > 0
+    assert sum(summary["fnf_faults"].values()) > 0 and summary["pushes_dropped"] > 0
+    assert all(json.loads(e.output) == {"status": "success"} for e in executions)
+    assert summary["wall_seconds"] < 40
+
+
+def test_fault_plan_is_a_pure_function_of_seed_and_request():
+    a, b = FaultPlan(5, 0.3), FaultPlan(5, 0.3)
+    pushes = [a.push(f"run-{i}:3", n) for i in range(50) for n in range(3)]
+    assert pushes == [b.push(f"run-{i}:3", n) for i in range(50) for n in range(3)]
+    assert 0 < sum(p is not None for p in pushes) < len(pushes)
+    assert a.fnf("StartExecution", {}) is None  # only the handler's reports are disturbed
+    with pytest.raises(ValueError, match="fault rate"):
+        FaultPlan(1, 1.5)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "localcloud", "run", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_cli_demo_prints_the_output_and_a_timeline():
+    result = run_cli("--input", DEMO)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert json.loads(lines[0]) == {"status": "success"}
+    assert lines[1].endswith(": Succeeded")
+    assert any("TaskSucceeded" in line for line in lines)
+    assert any("ExecutionSucceeded" in line for line in lines)
+    assert any("MessagePushed" in line and "1 attempt(s): 200" in line for line in lines)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--input", "{not json"), "--input is not valid JSON"),
+    (("--input", "[1, 2]"), "--input must be a JSON object, got list"),
+    (("--input", DEMO, "--config", "taskTimeoutSeconds=soon"), "taskTimeoutSeconds"),
+    (("--input", DEMO, "--stack", "nosuchstack"), "Pulumi.nosuchstack.yaml"),
+    (("--input", DEMO, "--fault-rate", "2"), "--fault-rate"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert cli.main(["run", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and err.startswith("error: ")
+
+
+def test_cli_port_in_use_is_exit_2(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli.main(["run", "--input", DEMO, "--fnf-port", str(port)]) == 2
+    assert "port is in use" in capsys.readouterr().err
+
+
+def test_cli_unsupported_flow_definition_is_exit_2(monkeypatch, capsys):
+    original = cli.LocalStack.__init__
+
+    def with_edited_definition(self, settings, **kwargs):
+        import localcloud.run as run_module
+
+        monkeypatch.setattr(run_module, "build_flow_definition",
+                            lambda s: "version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: w\n")
+        original(self, settings, **kwargs)
+
+    monkeypatch.setattr(cli.LocalStack, "__init__", with_edited_definition)
+    assert cli.main(["run", "--input", DEMO]) == 2
+    err = capsys.readouterr().err
+    assert "cannot run locally" in err and "'wait' steps are not supported" in err
