@@ -79,7 +79,8 @@ def _check_args(args: argparse.Namespace) -> None:
 def _timeline(outcome: Outcome) -> list[str]:
     events = [(e["Time"], e["Type"], e["StepName"], e["EventDetail"]) for e in outcome.history]
     start = _epoch(events[0][0]) if events else 0.0
-    lines = [f"{outcome.description['Name']}: {outcome.status}"]
+    d = outcome.description
+    lines = [f"execution {d['Name']} of flow {d['FlowName']}: {outcome.status}"]
     rows = [(_epoch(t) - start, kind, step, _short(detail)) for t, kind, step, detail in events]
     for pushed in outcome.pushes:
         d = pushed.delivery
