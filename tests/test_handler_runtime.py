@@ -12,21 +12,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from test_handler_http import calls_of
 
 from localcloud.fc_runtime import FcRuntime
 from localcloud.fnf_api import FnFEndpoint, TokenRegistry
 from localcloud.mns_push import CertServer, Message, Subscription, build_push
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def calls_of(fnf: FnFEndpoint, action: str, at_least: int = 1) -> list:
-    """The endpoint records a call just after answering it: wait for the record."""
-    import time
-    deadline = time.monotonic() + 2.0
-    while len(fnf.calls_of(action)) < at_least and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return fnf.calls_of(action)
 
 
 @contextmanager
