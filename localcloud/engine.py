@@ -261,6 +261,9 @@ class Engine:
                     ok, value = self._run_task(execution, step, entered)
                     if not ok:
                         error, cause = value
+                        if self._stopping.is_set():
+                            self._finish(execution, "Stopped", None, "Stopped", cause)
+                            return
                         target = fdl.catch_target(step, error)
                         self._record(execution, "StepExited", step.name,
                                      {"error": error, "cause": cause, "caughtBy": target}, entered)

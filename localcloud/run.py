@@ -161,35 +161,29 @@ class LocalStack:
         return AcsClient(credential=StsTokenCredential(ak, secret, token), region_id=self.settings.region,
                          port=self.fnf.port, auto_retry=False, timeout=70, connect_timeout=5)
 
-    def start(self, client: AcsClient, input_text: str, name: str | None = None) -> str:
-        request = StartExecutionRequest()
+    def _call(self, client: AcsClient, request_class: type, **params: Any) -> dict[str, Any]:
+        """One SDK call about this stack's flow, pointed at the local endpoint."""
+        request = request_class()
         request.set_endpoint("127.0.0.1")
         request.set_FlowName(self.settings.flow_name)
-        request.set_Input(input_text)
-        if name:
-            request.set_ExecutionName(name)
-        return json.loads(client.do_action_with_exception(request))["Name"]
+        for name, value in params.items():
+            if value:
+                getattr(request, f"set_{name}")(value)
+        return json.loads(client.do_action_with_exception(request))
+
+    def start(self, client: AcsClient, input_text: str, name: str | None = None) -> str:
+        return self._call(client, StartExecutionRequest, Input=input_text, ExecutionName=name)["Name"]
 
     def describe(self, client: AcsClient, name: str, wait_seconds: int = 0) -> dict[str, Any]:
-        request = DescribeExecutionRequest()
-        request.set_endpoint("127.0.0.1")
-        request.set_FlowName(self.settings.flow_name)
-        request.set_ExecutionName(name)
-        if wait_seconds:
-            request.set_WaitTimeSeconds(wait_seconds)
-        return json.loads(client.do_action_with_exception(request))
+        return self._call(client, DescribeExecutionRequest, ExecutionName=name,
+                          WaitTimeSeconds=wait_seconds)
 
     def history(self, client: AcsClient, name: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         next_token = None
         while True:
-            request = GetExecutionHistoryRequest()
-            request.set_endpoint("127.0.0.1")
-            request.set_FlowName(self.settings.flow_name)
-            request.set_ExecutionName(name)
-            if next_token:
-                request.set_NextToken(next_token)
-            page = json.loads(client.do_action_with_exception(request))
+            page = self._call(client, GetExecutionHistoryRequest, ExecutionName=name,
+                              NextToken=next_token)
             events.extend(page["Events"])
             next_token = page.get("NextToken")
             if not next_token:
