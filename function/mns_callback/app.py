@@ -7,7 +7,6 @@ Nothing here raises: every failure becomes an Outcome, answered by
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -162,7 +161,3 @@ def environ_settings() -> Settings | SettingsError:
         return load_settings()
     except SettingsError as exc:
         return exc
-
-
-def environment() -> Mapping[str, str]:
-    return os.environ
