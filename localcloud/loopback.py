@@ -21,6 +21,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = False
     owner: Any = None
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        # http.server writes the status/headers and the body in two sends; with
+        # Nagle's algorithm on, a client's delayed ACK holds the body back ~40 ms.
+        # Cloud front ends answer at once, so the stand-ins must too.
+        connection, address = super().get_request()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
+
 
 class LoopbackServer:
     """Serves ``handler_class`` on ``127.0.0.1:port`` (0 = chosen by the OS) in a thread.

@@ -220,10 +220,17 @@ def render_body(message: Message, subscription: Subscription) -> bytes:
             f'<Notification xmlns="{XML_NAMESPACE}">{children}</Notification>').encode()
 
 
-def build_push(message: Message, subscription: Subscription, *, private_key: rsa.RSAPrivateKey,
-               cert_url: str, date: str | None = None,
+def build_push(message: Message | str, subscription: Subscription, *,
+               private_key: rsa.RSAPrivateKey, cert_url: str, date: str | None = None,
                request_id: str | None = None) -> tuple[str, dict[str, str], bytes]:
-    """``(path, headers, body)`` of the signed POST MNS would send for ``message``."""
+    """``(path, headers, body)`` of the signed POST MNS would send for ``message``.
+
+    The format is the subscription's ``notify_format``; a plain string is
+    published as a new ``Message``. ``date`` and ``request_id`` default to now
+    and a fresh id (give them to build a stale or replayed push).
+    """
+    if isinstance(message, str):
+        message = Message(message)
     body = render_body(message, subscription)
     headers = {
         "Content-Type": CONTENT_TYPES[subscription.notify_format],
