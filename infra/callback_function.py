@@ -16,6 +16,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from infra import packaging, policies
+from infra.function_environment import function_environment
 from infra.ram_grants import grant, service_role
 
 TYPE_TOKEN = "mns-callback-flow:index:CallbackFunction"
@@ -51,11 +52,6 @@ class CallbackFunctionArgs(TypedDict):
     """Logstore in ``log_project``."""
     source_dir: NotRequired[str]
     """The archive root (default ``function/`` of this project)."""
-
-
-def fnf_endpoint(region: str) -> str:
-    """The region's public FnF endpoint, https (FACTS.md: the SDK would guess plain HTTP)."""
-    return f"https://{region}.fnf.aliyuncs.com"
 
 
 def http_trigger_config(function_compute: str) -> str:
@@ -128,11 +124,7 @@ class CallbackFunction(pulumi.ComponentResource):
             )
             grants.append(self.log_policy_attachment)
 
-        environment = {
-            "FNF_ENDPOINT": fnf_endpoint(region),
-            "MNS_VERIFY_SIGNATURE": "true" if args["verify_signature"] else "false",
-            "ALIBABA_CLOUD_REGION": region,
-        }
+        environment = function_environment(region, args["verify_signature"])
         # The function only runs once its role may report (no AccessDenied on a first push).
         after_grants = pulumi.ResourceOptions(parent=self, depends_on=grants)
 

@@ -36,6 +36,9 @@ from aliyunsdkfnf.request.v20190315.StartExecutionRequest import StartExecutionR
 
 from infra.config import Settings
 from infra.flow_definition import build_flow_definition
+from infra.function_environment import (
+    function_environment as stack_function_environment,
+)
 from localcloud import fdl
 from localcloud.engine import DeployedFlow, Engine, Execution
 from localcloud.faults import FaultPlan
@@ -51,16 +54,14 @@ DEFAULT_TIME_SCALE = 0.01
 
 
 def function_environment(settings: Settings, fnf_url: str, cert_prefix: str) -> dict[str, str]:
-    """The variables the stack gives the function (infra/callback_function.py), made local.
+    """The variables the stack gives the function (infra/function_environment.py), made local.
 
     ``FNF_ENDPOINT`` points at the local endpoint instead of the region's, and
     ``MNS_CERT_URL_PREFIXES`` admits the local certificate server, which the
     deployed function never needs (it trusts the documented MNS hosts).
     """
     return {
-        "FNF_ENDPOINT": fnf_url,
-        "MNS_VERIFY_SIGNATURE": "true" if settings.verify_signature else "false",
-        "ALIBABA_CLOUD_REGION": settings.region,
+        **stack_function_environment(settings.region, settings.verify_signature, endpoint=fnf_url),
         "MNS_CERT_URL_PREFIXES": cert_prefix,
     }
 

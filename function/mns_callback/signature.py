@@ -77,7 +77,7 @@ def check_date(headers: Mapping[str, str], now: datetime) -> None:
         raise SignatureRejected("Date header is not an HTTP date") from None
     if sent.tzinfo is None:
         # timezone.utc, not datetime.UTC (3.11+): the function also runs on python3.9 / 3.10.
-        sent = sent.replace(tzinfo=timezone.utc)  # noqa: UP017
+        sent = sent.replace(tzinfo=timezone.utc)
     skew = abs((now - sent).total_seconds())
     if skew > MAX_DATE_SKEW_SECONDS:
         raise SignatureRejected(f"Date is {int(skew)} s away from now; at most {MAX_DATE_SKEW_SECONDS} s allowed")
@@ -199,7 +199,7 @@ def verify_push(method: str, path: str | Sequence[str], headers: Mapping[str, st
     """
     signature = decode_signature(headers)
     url = certificate_url(headers, allowed_prefixes)
-    check_date(headers, now or datetime.now(timezone.utc))  # noqa: UP017
+    check_date(headers, now or datetime.now(timezone.utc))
     key = keys.get(url)
     paths = [path] if isinstance(path, str) else list(dict.fromkeys(path))
     if not any(verify_with_key(key, string_to_sign(method, p, headers), signature) for p in paths):

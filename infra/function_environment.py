@@ -1,0 +1,25 @@
+"""The environment variables the stack gives the callback function.
+
+Pure, so the deployed function (``infra/callback_function.py``) and the local
+run (``localcloud/run.py``) set the handler up from one definition; the names
+are the handler's fixed interface (DESIGN.md, ``function/mns_callback/settings.py``).
+"""
+
+from __future__ import annotations
+
+
+def fnf_endpoint(region: str) -> str:
+    """The region's public FnF endpoint, https (FACTS.md: the SDK would guess plain HTTP)."""
+    return f"https://{region}.fnf.aliyuncs.com"
+
+
+def function_environment(region: str, verify_signature: bool, *, endpoint: str | None = None) -> dict[str, str]:
+    """``FNF_ENDPOINT``, ``MNS_VERIFY_SIGNATURE`` and ``ALIBABA_CLOUD_REGION`` for ``region``.
+
+    ``endpoint`` replaces the region's FnF endpoint (local stand-ins only).
+    """
+    return {
+        "FNF_ENDPOINT": endpoint or fnf_endpoint(region),
+        "MNS_VERIFY_SIGNATURE": "true" if verify_signature else "false",
+        "ALIBABA_CLOUD_REGION": region,
+    }
