@@ -12,13 +12,14 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from mns_callback import app
 from mns_callback.credentials import credentials_from, region_from
 from mns_callback.decision import Decision, Outcome, decide
+from mns_callback.errors import BadPush
 from mns_callback.push import MAX_BODY_BYTES
 
 
@@ -36,35 +37,74 @@ def _fc3_response(answer: Decision) -> dict:
             "isBase64Encoded": False, "body": answer.body.decode("ascii")}
 
 
+def _object(value: Any, field: str) -> dict:
+    """``value`` if it is a JSON object (absent counts as empty), else BadPush naming ``field``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadPush(field, f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _string(value: Any, field: str, default: str) -> str:
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        raise BadPush(field, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def signed_path_spellings(path: str, query: Mapping[str, str]) -> list[str]:
+    """The spellings of ``path?query`` that MNS may have signed, most likely first.
+
+    MNS signs the endpoint's path and query as the subscription spells them,
+    but FC 3.0 hands the handler only the decoded ``queryParameters`` (repeated
+    names comma-joined, FC docs "HTTP trigger"), so the query's bytes are gone.
+    The stack subscribes the bare trigger URL, so normally there is no query and
+    exactly one spelling. For a hand-made endpoint with a query the rule is:
+    the parameters in the event's order, then sorted (FC may reorder them),
+    each way percent-encoded per RFC 3986 (``%20``), form-encoded (``+``) or as
+    given; the signature must match one of these (each try is one RSA verify).
+    """
+    if not query:
+        return [path]
+    items = [(str(k), str(v)) for k, v in query.items()]
+    spellings = []
+    for ordered in (items, sorted(items)):
+        spellings += [urlencode(ordered, quote_via=quote), urlencode(ordered),
+                      "&".join(f"{k}={v}" for k, v in ordered)]
+    return [f"{path}?{q}" for q in dict.fromkeys(spellings)]
+
+
 def _fc3_request(event: Any) -> app.HttpRequest:
-    """The push out of an FC 3.0 HTTP-trigger event; ValueError if malformed."""
-    if isinstance(event, (bytes, bytearray)):
-        event = json.loads(bytes(event).decode("utf-8"))
-    elif isinstance(event, str):
-        event = json.loads(event)
+    """The push out of an FC 3.0 HTTP-trigger event; BadPush naming the malformed field."""
+    if isinstance(event, (bytes, bytearray, str)):
+        try:
+            event = json.loads(event)
+        except RecursionError:
+            raise BadPush("event", "is JSON nested too deeply") from None
+        except ValueError:  # UnicodeDecodeError is one too
+            raise BadPush("event", "is not JSON text; expected the FC 3.0 HTTP trigger event") from None
     if not isinstance(event, dict):
-        raise TypeError("event is not a JSON object")
-    http = (event.get("requestContext") or {}).get("http") or {}
-    method = str(http.get("method") or event.get("httpMethod") or "")
-    path = str(event.get("rawPath") or http.get("path") or "/")
-    query = event.get("queryParameters") or {}
-    paths = [path]
-    if isinstance(query, dict) and query:
-        # FC 3.0 passes the query parsed; MNS signed it as sent. Endpoints
-        # normally have none; rebuild the likely spellings.
-        items = [(str(k), str(v)) for k, v in query.items()]
-        paths = [f"{path}?{urlencode(items, quote_via=quote)}", f"{path}?{urlencode(items)}",
-                 f"{path}?{urlencode(sorted(items), quote_via=quote)}",
-                 f"{path}?" + "&".join(f"{k}={v}" for k, v in items)]
-        paths = list(dict.fromkeys(paths))
-    raw = event.get("body") or ""
-    if not isinstance(raw, str):
-        raise TypeError("event body is not a string")
+        raise BadPush("event", f"expected a JSON object (the FC 3.0 HTTP trigger event), got {type(event).__name__}")
+    http = _object(_object(event.get("requestContext"), "event.requestContext").get("http"),
+                   "event.requestContext.http")
+    method = _string(http.get("method"), "event.requestContext.http.method", "") or _string(
+        event.get("httpMethod"), "event.httpMethod", "")
+    path = _string(event.get("rawPath"), "event.rawPath", "") or _string(
+        http.get("path"), "event.requestContext.http.path", "/")
+    query = _object(event.get("queryParameters"), "event.queryParameters")
+    headers = _object(event.get("headers"), "event.headers")
+    raw = _string(event.get("body"), "event.body", "")
     if event.get("isBase64Encoded"):
-        body = base64.b64decode(raw, validate=True)
+        try:
+            body = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadPush("event.body", "is not base64, though isBase64Encoded is true") from None
     else:
-        body = raw.encode("utf-8")
-    return app.HttpRequest(method, paths[0], app.lower_headers(event.get("headers")), body, tuple(paths[1:]))
+        body = raw.encode("utf-8", "surrogatepass")
+    paths = signed_path_spellings(path, query)
+    return app.HttpRequest(method, paths[0], app.lower_headers(headers), body, tuple(paths[1:]))
 
 
 def handler(event: Any, context: Any) -> dict:
@@ -72,8 +112,8 @@ def handler(event: Any, context: Any) -> dict:
     settings = app.environ_settings()
     try:
         request = _fc3_request(event)
-    except (ValueError, TypeError, binascii.Error, AttributeError) as exc:
-        return _fc3_response(decide(Outcome.BAD_PUSH, f"event: not an FC HTTP trigger event ({type(exc).__name__})"))
+    except BadPush as exc:
+        return _fc3_response(decide(Outcome.BAD_PUSH, str(exc)))
     return _fc3_response(app.handle(request, _invocation(context, settings), settings))
 
 

@@ -177,12 +177,30 @@ def test_fc3_adapter_reads_base64_bodies_and_query() -> None:
     assert request.headers == {"x-mns-version": "2015-06-06"}
 
 
-@pytest.mark.parametrize("event", [b"not json", b"[]", json.dumps({"body": 5}).encode(),
-                                   json.dumps({"body": "!!", "isBase64Encoded": True}).encode(),
-                                   b"\xff"])
-def test_fc3_adapter_answers_400_to_a_malformed_event(event: bytes) -> None:
-    answer = index.handler(event, SimpleNamespace())
-    assert answer["statusCode"] == 400 and json.loads(answer["body"])["error"] == "bad_push"
+@pytest.mark.parametrize("event, field", [
+    (b"not json", "event: is not JSON"), (b"\xff", "event: is not JSON"), (b"[]", "event: expected a JSON object"),
+    ({"body": 5}, "event.body: expected a string, got int"),
+    ({"body": "!!", "isBase64Encoded": True}, "event.body: is not base64"),
+    ({"headers": ["X-Mns-Version"]}, "event.headers: expected a JSON object, got list"),
+    ({"queryParameters": "a=1"}, "event.queryParameters: expected a JSON object, got str"),
+    ({"rawPath": 7}, "event.rawPath: expected a string"),
+    ({"requestContext": "x"}, "event.requestContext: expected a JSON object"),
+    ({"requestContext": {"http": {"method": ["POST"]}}}, "event.requestContext.http.method: expected a string"),
+])
+def test_fc3_adapter_answers_400_naming_the_malformed_event_field(event: object, field: str) -> None:
+    raw = event if isinstance(event, bytes) else json.dumps(event).encode()
+    answer = index.handler(raw, SimpleNamespace())
+    document = json.loads(answer["body"])
+    assert (answer["statusCode"], document["error"]) == (400, "bad_push")
+    assert document["message"].startswith(field), document
+
+
+def test_fc3_query_spellings_are_tried_only_when_there_is_a_query() -> None:
+    assert index.signed_path_spellings("/notifications", {}) == ["/notifications"]
+    spellings = index.signed_path_spellings("/hook", {"x": "1", "tenant": "a b/c"})
+    assert spellings[0] == "/hook?x=1&tenant=a%20b%2Fc"
+    assert {"/hook?x=1&tenant=a+b%2Fc", "/hook?x=1&tenant=a b/c", "/hook?tenant=a%20b%2Fc&x=1",
+            "/hook?tenant=a+b%2Fc&x=1", "/hook?tenant=a b/c&x=1"} == set(spellings[1:])
 
 
 def test_wsgi_adapter_refuses_oversized_content_length_before_reading() -> None:
