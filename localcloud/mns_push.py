@@ -114,7 +114,9 @@ def string_to_sign(method: str, headers: Mapping[str, str], path: str) -> str:
     lower = {k.lower(): v for k, v in headers.items()}
     parts = [method.upper(), lower.get("content-md5", ""), lower.get("content-type", ""),
              lower.get("date", "")]
-    mns = sorted(f"{k}:{v}" for k, v in lower.items() if k.startswith("x-mns-"))
+    # Sorted by name, as the official samples do, not by "name:value" (':' sorts
+    # after '-', so x-mns-a-b would come before x-mns-a).
+    mns = [f"{k}:{v}" for k, v in sorted(lower.items()) if k.startswith("x-mns-")]
     return "\n".join(parts + mns + [path])
 
 
@@ -343,7 +345,9 @@ class Pusher:
                                          cert_url=self._cert_url)
         try:
             return str(push(self.subscription.endpoint, path, headers, body, self.timeout))
-        except OSError as err:  # refused, reset, timed out: MNS counts it as a failure
+        except (OSError, http.client.HTTPException) as err:
+            # Refused, reset, timed out or not HTTP at all: MNS counts a failed
+            # attempt and redelivers; it never gives up on the message for it.
             return type(err).__name__
 
     def deliver(self, message: Message, fault: FaultHook | None = None) -> Delivery:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from random import Random
 from urllib.request import urlopen
 
@@ -94,8 +96,8 @@ class Receiver(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         owner = self.server.owner
         body = read_body(self)
-        service = "\n".join(sorted(f"{k.lower()}:{v}" for k, v in self.headers.items()
-                                   if k.lower().startswith("x-mns-")))
+        service = "\n".join(f"{k}:{v}" for k, v in sorted((k.lower(), v) for k, v in self.headers.items())
+                             if k.startswith("x-mns-"))
         signed = "\n".join(self.headers.get(h, "") for h in ("content-md5", "content-type", "date"))
         text = f"{self.command}\n{signed}\n{service}\n{self.path}"
         cert_url = base64.b64decode(self.headers["x-mns-signing-cert-url"]).decode()
@@ -215,6 +217,37 @@ def test_pusher_gives_up_after_the_strategy_and_handles_faults(certs):
         result = pusher.deliver(Message("{}"))
         assert result.delivered and result.statuses == ["dropped", "201", "201"]
         assert result.duplicates == 1 and len(receiver.received) == 2
+
+
+class NotHttp(BaseHTTPRequestHandler):
+    """Answers every push with bytes that are not an HTTP status line."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        read_body(self)
+        self.wfile.write(b"garbage\r\n\r\n")
+        self.close_connection = True
+
+
+def test_an_answer_that_is_not_http_is_a_failed_attempt_then_redelivered(certs):
+    with LoopbackServer(NotHttp) as server:
+        pusher = Pusher(Subscription(server.url), private_key=certs.identity.private_key,
+                        cert_url=certs.cert_url, time_scale=0.0001)
+        result = pusher.deliver(Message("{}"))
+    assert not result.delivered and result.attempts == 4
+    assert result.statuses == ["BadStatusLine"] * 4
+
+
+def test_mns_headers_are_signed_in_name_order_as_the_handler_checks_them():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "function"))
+    from mns_callback import signature
+
+    headers = {"x-mns-a": "1", "x-mns-a-b": "2", "Date": "d"}
+    text = string_to_sign("POST", headers, "/notifications")
+    assert text.index("x-mns-a:1") < text.index("x-mns-a-b:2")
+    assert text == signature.string_to_sign("POST", "/notifications", {k.lower(): v for k, v in headers.items()})
 
 
 def test_unreachable_endpoint_is_a_failed_attempt(certs):
