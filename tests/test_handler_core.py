@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -110,6 +111,31 @@ def test_timeouts_fit_the_mns_window() -> None:
     # MNS waits 5 s for a 2xx (FACTS.md); the report budget and one attempt must fit in it.
     assert report.REPORT_DEADLINE_SECONDS < 5.0
     assert report.CONNECT_TIMEOUT_SECONDS + report.READ_TIMEOUT_SECONDS < report.REPORT_DEADLINE_SECONDS
+
+
+def test_each_report_attempt_ends_by_the_deadline() -> None:
+    """Connect and read timeouts of every attempt together fit in what is left of the budget."""
+    from aliyunsdkcore.acs_exception.exceptions import ServerException
+
+    class FailingClient:
+        def __init__(self) -> None:
+            self.attempts: list[tuple[float, float, float]] = []
+
+        def do_action_with_exception(self, request) -> None:  # an aliyunsdkcore request
+            left = deadline - time.monotonic()
+            self.attempts.append((request.get_connect_timeout(), request.get_read_timeout(), left))
+            raise ServerException("InternalServerError", "please retry", 500)
+
+    reporter = report.Reporter("http://127.0.0.1:9", "cn-hangzhou", Credentials("id", "secret", "token"),
+                               sleep=lambda seconds: None)
+    reporter._client = client = FailingClient()
+    deadline = time.monotonic() + 1.5
+    result = reporter.succeed("token", "{}", deadline)
+    assert result.outcome is Outcome.FNF_ERROR and len(client.attempts) == report.MAX_ATTEMPTS
+    for connect, read, left in client.attempts:
+        assert connect > 0 and read > 0 and connect + read <= left + 0.01, client.attempts
+    assert report.attempt_timeouts(100.0) == (report.CONNECT_TIMEOUT_SECONDS, report.READ_TIMEOUT_SECONDS)
+    assert report.attempt_timeouts(-3.0) == (0.1, 0.1)
 
 
 # --------------------------------------------------------------------------- logs, work, credentials

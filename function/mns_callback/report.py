@@ -92,6 +92,21 @@ def is_retryable(outcome: Outcome, code: str | None, http_status: int | None = N
     return code in RETRY_CODES or code == "SDK.HttpError" or (http_status or 0) >= 500
 
 
+def attempt_timeouts(remaining: float) -> tuple[float, float]:
+    """Pure: (connect, read) timeouts of one attempt with ``remaining`` seconds left.
+
+    Their sum stays within what is left, so an attempt whose connect and read
+    both run out still ends by the deadline and MNS hears an answer inside its
+    5 s; each timeout capping at ``remaining`` alone would let the attempt run
+    up to twice that. The split keeps the 1:2 ratio of the full timeouts; 0.1 s
+    is the floor for an attempt started at or past the deadline.
+    """
+    full = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+    connect = min(CONNECT_TIMEOUT_SECONDS, remaining * CONNECT_TIMEOUT_SECONDS / full)
+    read = min(READ_TIMEOUT_SECONDS, remaining - connect)
+    return max(0.1, connect), max(0.1, read)
+
+
 def _silence_sdk_logs() -> None:
     """The SDK logs failing requests (its message can echo the signed string,
     which holds the task token and STS token); keep those out of the logs."""
@@ -170,8 +185,9 @@ class Reporter:
             request = build()
             request.set_endpoint(self._host)
             request.set_protocol_type(self._protocol)
-            request.set_connect_timeout(max(0.1, min(CONNECT_TIMEOUT_SECONDS, remaining)))
-            request.set_read_timeout(max(0.1, min(READ_TIMEOUT_SECONDS, remaining)))
+            connect_timeout, read_timeout = attempt_timeouts(remaining)
+            request.set_connect_timeout(connect_timeout)
+            request.set_read_timeout(read_timeout)
             attempts += 1
             try:
                 self._client.do_action_with_exception(request)
