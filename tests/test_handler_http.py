@@ -26,10 +26,11 @@ from localcloud.mns_push import CertServer, Message, Subscription, build_push, s
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def calls_of(fnf: FnFEndpoint, action: str, at_least: int = 1) -> list:
-    """The endpoint records a call just after answering it: wait for the record."""
+def calls_of(fnf: FnFEndpoint, action: str, at_least: int = 1, wait: float = 2.0) -> list:
+    """Calls of ``action``, waiting up to ``wait`` s for ``at_least`` of them: a
+    request still in flight on the endpoint is recorded only when it ends."""
     import time
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + wait
     while len(fnf.calls_of(action)) < at_least and time.monotonic() < deadline:
         time.sleep(0.01)
     return fnf.calls_of(action)
@@ -197,6 +198,7 @@ def test_a_slow_fnf_gets_504_within_the_mns_window(stack: Stack) -> None:
     import time
     stack.fnf.faults.delay = 3.0
     stack.fnf.faults.inject("slow", times=10)
+    slow_before = stack.fnf.faults.injected.get("slow", 0)
     token = stack.token()
     started = time.monotonic()
     status, body = stack.push_message(stack.message(token))
@@ -205,7 +207,10 @@ def test_a_slow_fnf_gets_504_within_the_mns_window(stack: Stack) -> None:
     assert (status, body["error"]) == (504, "timeout")
     assert elapsed < 5.0, f"answered after {elapsed:.1f}s, MNS gives up at 5 s"
     assert len(stack.fnf.calls_of("ReportTaskSucceeded")) <= 1, "no call answered before the timeout"
-    time.sleep(1.5)  # the slow requests take effect on the server; then MNS redelivers
+    # The slow requests still take effect on the server; wait for all of them
+    # (else their records land in the next test), then MNS redelivers.
+    attempts = stack.fnf.faults.injected["slow"] - slow_before
+    assert len(calls_of(stack.fnf, "ReportTaskSucceeded", attempts, wait=stack.fnf.faults.delay + 1)) == attempts
     assert stack.push_message(stack.message(token)) == (200, {"result": "already_reported"})
 
 
