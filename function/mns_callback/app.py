@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,11 +46,6 @@ class Invocation:
     request_id: str | None = None
 
 
-@dataclass
-class _Trace:
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
 _keys = None
 
 
@@ -77,8 +72,9 @@ def handle(request: HttpRequest, invocation: Invocation, settings: Settings | Se
            reporter_factory: Callable[..., Any] | None = None) -> Decision:
     """Answer one push. ``settings`` may be the SettingsError met at load time."""
     started = time.monotonic()
-    trace = _Trace({"request_id": invocation.request_id, "method": request.method,
-                    "bytes": len(request.body)})
+    # What the push's log line tells beyond the outcome; _run adds to it as it learns.
+    trace: dict[str, Any] = {"request_id": invocation.request_id, "method": request.method,
+                             "bytes": len(request.body)}
     try:
         outcome, message = _run(request, invocation, settings, started, trace, now, keys, reporter_factory)
     except ImportError as exc:  # a dependency missing from the code archive
@@ -88,12 +84,12 @@ def handle(request: HttpRequest, invocation: Invocation, settings: Settings | Se
     answer = decision.decide(outcome, message)
     log.log_push(outcome=outcome.value, status=answer.status,
                  latency_ms=round((time.monotonic() - started) * 1000, 1),
-                 **({"problem": message} if answer.status >= 300 else {}), **trace.fields)
+                 **({"problem": message} if answer.status >= 300 else {}), **trace)
     return answer
 
 
 def _run(request: HttpRequest, invocation: Invocation, settings: Settings | SettingsError,
-         started: float, trace: _Trace, now: datetime | None, keys: Any,
+         started: float, trace: dict[str, Any], now: datetime | None, keys: Any,
          reporter_factory: Callable[..., Any] | None) -> tuple[Outcome, str]:
     if isinstance(settings, SettingsError):
         return Outcome.CONFIG_ERROR, str(settings)
@@ -116,7 +112,7 @@ def _run(request: HttpRequest, invocation: Invocation, settings: Settings | Sett
         notification, task = push.parse_push(request.headers, request.body)
     except BadPush as exc:
         return (Outcome.TOO_LARGE if exc.status == 413 else Outcome.BAD_PUSH), str(exc)
-    trace.fields.update(message_id=notification.message_id, format=notification.format,
+    trace.update(message_id=notification.message_id, format=notification.format,
                         task_token=task.task_token)
     if invocation.credentials is None:
         return Outcome.CONFIG_ERROR, "no credentials in the FC context or ALIBABA_CLOUD_* environment"
@@ -148,9 +144,9 @@ def _run(request: HttpRequest, invocation: Invocation, settings: Settings | Sett
     if failure is None:
         result = reporter.succeed(task.task_token, output, deadline)
     else:
-        trace.fields["task_error"] = failure[0][:128]
+        trace["task_error"] = failure[0][:128]
         result = reporter.fail(task.task_token, failure[0], failure[1], deadline)
-    trace.fields.update(attempts=result.attempts, fnf_code=result.code)
+    trace.update(attempts=result.attempts, fnf_code=result.code)
     return result.outcome, result.message
 
 

@@ -24,10 +24,6 @@ MAX_BODY_BYTES = 256 * 1024
 # The task token is opaque (observed ~200 characters); this only stops abuse.
 MAX_TOKEN_CHARS = 8192
 MNS_XML_NAMESPACE = "http://mns.aliyuncs.com/doc/v1/"
-_NOTIFICATION_FIELDS = frozenset({
-    "TopicOwner", "TopicName", "Subscriber", "SubscriptionName", "MessageId",
-    "Message", "MessageMD5", "MessageTag", "PublishTime", "SigningCertURL",
-})
 
 
 @dataclass(frozen=True)
