@@ -330,7 +330,14 @@ class _FcHandler(BaseHTTPRequestHandler):
     def _invoke(self) -> None:
         runtime: FcRuntime = self.server.owner  # type: ignore[attr-defined]
         request_id = _new_request_id()
-        body = read_body(self)
+        try:
+            body = read_body(self)
+        except ValueError as err:
+            # FC's front end refuses a request it cannot read before any function
+            # runs (its exact error body is not modelled here).
+            self.close_connection = True
+            self.send_error(400, f"Content-Length: {err}")
+            return
         fault = runtime.faults.next_for(self.command)
         if fault == "reset":
             reset_connection(self)

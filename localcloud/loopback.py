@@ -101,7 +101,11 @@ def reset_connection(handler: BaseHTTPRequestHandler) -> None:
 
 def read_body(handler: BaseHTTPRequestHandler, limit: int = 8 * 1024 * 1024) -> bytes:
     """Reads exactly Content-Length bytes (no chunked uploads: no client here sends them)."""
-    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.headers.get("Content-Length") or "0"
+    try:
+        length = int(raw)
+    except ValueError:
+        raise ValueError(f"Content-Length {raw!r} is not a number") from None
     if length < 0 or length > limit:
         raise ValueError(f"Content-Length {length} outside 0..{limit}")
     return handler.rfile.read(length) if length else b""

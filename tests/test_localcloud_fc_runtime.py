@@ -6,6 +6,7 @@ import base64
 import http.client
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -122,6 +123,16 @@ def test_handler_exception_is_an_unhandled_invocation_error_and_faults_lose_answ
         with pytest.raises((ConnectionError, http.client.HTTPException)):
             post(fc.url, "/", b"{}", {})
         assert len(calls) == 2  # the function ran; only its answer was lost
+
+
+@pytest.mark.parametrize("length", ["-1", "ten"])
+def test_an_unreadable_content_length_is_400_and_the_function_never_runs(length):
+    calls = []
+    with (FcRuntime(handler=lambda event, context: calls.append(event)) as fc,
+          socket.create_connection(("127.0.0.1", fc.port), timeout=5) as conn):
+        conn.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+        answer = conn.makefile("rb").readline()
+    assert answer.startswith(b"HTTP/1.1 400 ") and calls == [] and fc.invocations == 0
 
 
 def test_source_dir_modules_are_loaded_fresh_and_removed(tmp_path):
