@@ -191,6 +191,29 @@ def test_task_failed_carries_error_and_cause() -> None:
     assert (failure.error, failure.cause) == ("Payment.Declined", "card expired")
 
 
+def test_a_task_failed_with_non_text_error_is_reported_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    failed = []
+
+    class Reporter:
+        def __init__(self, *_: object) -> None:
+            pass
+
+        def fail(self, token: str, error: str, cause: str, deadline: float) -> report.ReportResult:
+            failed.append((error, cause))
+            return report.ReportResult(Outcome.REPORTED_FAILURE, 1)
+
+    def work_function(body: object, notification: object) -> dict:
+        raise TaskFailed(404, None)
+
+    monkeypatch.setattr(work, "load_work", lambda reference: work_function)
+    settings = settings_from_env({"MNS_VERIFY_SIGNATURE": "false"})
+    request = app.HttpRequest("POST", "/notifications", {}, json.dumps({"taskToken": "dG9rZW4="}).encode())
+    answer = app.handle(request, app.Invocation(Credentials("id", "secret", "token"), "cn-hangzhou"), settings,
+                        reporter_factory=Reporter)
+    assert (answer.status, json.loads(answer.body)) == (200, {"result": "reported_failure"})
+    assert failed == [("404", "")]
+
+
 # --------------------------------------------------------------------------- adapters
 
 def test_fc3_adapter_reads_base64_bodies_and_query() -> None:

@@ -12,6 +12,9 @@ class TaskFailed(Exception):
     """
 
     def __init__(self, error: str, cause: str = "") -> None:
+        # Text, whatever the work function passed (TaskFailed(404), cause=None):
+        # a non-string here would fail the same way on every redelivery.
+        error, cause = str(error), ("" if cause is None else str(cause))
         super().__init__(f"{error}: {cause}" if cause else error)
         self.error = error
         self.cause = cause
