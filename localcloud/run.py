@@ -240,8 +240,7 @@ def summarize(stack: LocalStack, executions: list[Execution], wall: float,
     failed = [e for e in executions if e.status == "Failed" and not e.timed_out]
     latencies = sorted((e.stopped - e.started) * 1000 for e in executions if e.stopped)
     tokens = stack.engine.tokens
-    with stack._lock:
-        stats = stack.topic.stats
+    stats = stack.topic.snapshot()
     refused = [code for _token, code in tokens.refused]
     return {
         "executions": len(executions),

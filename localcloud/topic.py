@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from localcloud.mns_push import Delivery, Message, Pusher
 
@@ -58,7 +58,10 @@ class Topic:
     def _deliver(self, message: Message, key: str) -> None:
         fault = (lambda _message, attempt: self._fault(key, attempt)) if self._fault else None
         try:
-            result = self.pusher.deliver(message, fault=fault)
+            try:
+                result = self.pusher.deliver(message, fault=fault)
+            except Exception as err:  # noqa: BLE001 - a pusher bug: count the message as undelivered
+                result = Delivery(message.message_id, statuses=[f"error: {type(err).__name__}: {err}"])
             with self._lock:
                 stats = self.stats
                 stats.deliveries.append(result)
@@ -73,6 +76,11 @@ class Topic:
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())
+
+    def snapshot(self) -> TopicStats:
+        """A copy of the counters, taken under the lock the delivery threads update them with."""
+        with self._lock:
+            return replace(self.stats, deliveries=list(self.stats.deliveries))
 
     def drain(self, timeout: float = 10.0) -> None:
         """Waits for the deliveries in flight (redeliveries included) to end."""

@@ -30,6 +30,7 @@ from localcloud.mns_push import (
     retry_delays,
     string_to_sign,
 )
+from localcloud.topic import Topic
 
 # A real signed SIMPLIFIED push, public in cnryb/verify-signature (verify_signature/src/lib.rs).
 REAL_CERT = b"""-----BEGIN CERTIFICATE-----
@@ -272,3 +273,21 @@ def test_cert_server_counts_fetches(certs):
     with urlopen(certs.cert_url, timeout=5) as answer:
         assert answer.read() == certs.identity.certificate_pem
     assert certs.fetches == 1
+
+
+def test_a_failing_delivery_is_counted_undelivered_not_lost(certs):
+    class BrokenPusher(Pusher):
+        def deliver(self, message, fault=None):
+            raise RuntimeError("pusher bug")
+
+    heard = []
+    pusher = BrokenPusher(Subscription("http://127.0.0.1:1/"), private_key=certs.identity.private_key,
+                          cert_url=certs.cert_url)
+    topic = Topic("topic", pusher, on_delivery=lambda key, delivery: heard.append((key, delivery)))
+    topic.publish("{}", "run-1:3")
+    topic.close(timeout=5)
+    stats = topic.snapshot()
+    assert (stats.published, stats.delivered, stats.undelivered) == (1, 0, 1)
+    [(key, delivery)] = heard
+    assert key == "run-1:3" and not delivery.delivered
+    assert delivery.statuses == ["error: RuntimeError: pusher bug"]
