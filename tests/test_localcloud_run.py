@@ -203,3 +203,35 @@ def test_cli_unsupported_flow_definition_is_exit_2(monkeypatch, capsys):
     assert cli.main(["run", "--input", DEMO]) == 2
     err = capsys.readouterr().err
     assert "cannot run locally" in err and "'wait' steps are not supported" in err
+
+
+@pytest.mark.parametrize("extra", [(), ("--executions", "6", "--fault-rate", "0.5", "--seed", "3")],
+                         ids=["demo", "fault-run"])
+def test_cli_verbose_output_holds_no_whole_secret(extra, monkeypatch, capsys):
+    """--verbose shows the function's and the SDK's log lines: never a whole STS
+    secret or token, nor a whole task token (the handler logs them shortened)."""
+    from localcloud.fnf_api import FnFEndpoint, TokenRegistry
+
+    secrets: list[str] = []
+    issue_credentials, issue_token = FnFEndpoint.issue_sts_credentials, TokenRegistry.issue
+
+    def recording_credentials(self, *args, **kwargs):
+        credentials = issue_credentials(self, *args, **kwargs)
+        secrets.extend([credentials.access_key_secret, credentials.security_token])
+        return credentials
+
+    def recording_token(self, *args, **kwargs):
+        token = issue_token(self, *args, **kwargs)
+        secrets.append(token)
+        return token
+
+    monkeypatch.setattr(FnFEndpoint, "issue_sts_credentials", recording_credentials)
+    monkeypatch.setattr(TokenRegistry, "issue", recording_token)
+    try:
+        assert cli.main(["run", "--input", DEMO, "--verbose", *extra]) == 0
+    finally:
+        cli._configure_logging(False)
+    out, err = capsys.readouterr()
+    assert '"event": "mns_push"' in err and len(secrets) >= 3, err  # the lines were shown
+    leaked = [s for s in secrets if s in out or s in err]
+    assert leaked == []
