@@ -24,6 +24,8 @@ from mns_callback.push import MAX_BODY_BYTES
 
 
 def _invocation(context: Any, settings: Any) -> app.Invocation:
+    """Credentials and region of this call, read per request: FC rotates the STS
+    key under a warm instance, so a value kept from the cold start would expire."""
     fallback = None if isinstance(settings, Exception) else settings.region
     return app.Invocation(
         credentials=credentials_from(context, os.environ),
@@ -108,7 +110,8 @@ def _fc3_request(event: Any) -> app.HttpRequest:
 
 
 def handler(event: Any, context: Any) -> dict:
-    """FC 3.0 HTTP trigger."""
+    """FC 3.0 HTTP trigger. Every push gets an answer, never an exception: FC
+    would turn one into a 502 that MNS redelivers forever without saying why."""
     settings = app.environ_settings()
     try:
         request = _fc3_request(event)
@@ -146,7 +149,8 @@ def _wsgi_headers(environ: dict) -> dict[str, str]:
 
 
 def wsgi_handler(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """FC 2.0 HTTP trigger (WSGI)."""
+    """FC 2.0 HTTP trigger (WSGI). The declared length is checked before the
+    body is read, so an oversized push costs no memory."""
     settings = app.environ_settings()
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)

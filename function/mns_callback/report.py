@@ -212,17 +212,17 @@ class Reporter:
 
 
 _lock = threading.Lock()
-_cached: tuple[tuple[str, str, Credentials], Reporter] | None = None
+_warm_reporter: tuple[tuple[str, str, Credentials], Reporter] | None = None
 
 
 def reporter_for(endpoint_url: str, region: str, credentials: Credentials) -> Reporter:
     """One client per (endpoint, region, key), kept for warm invocations so that
     its HTTP connection is reused; a new STS key replaces it."""
-    global _cached
+    global _warm_reporter
     key = (endpoint_url, region, credentials)
     with _lock:
-        if _cached is not None and _cached[0] == key:
-            return _cached[1]
+        if _warm_reporter is not None and _warm_reporter[0] == key:
+            return _warm_reporter[1]
         reporter = Reporter(endpoint_url, region, credentials)
-        _cached = (key, reporter)
+        _warm_reporter = (key, reporter)
         return reporter
