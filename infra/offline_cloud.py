@@ -11,6 +11,9 @@ so a renamed or new resource type cannot slip through a render unnoticed.
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,6 +188,8 @@ def run_offline(
     ``monitor`` to inspect what was registered even when the program raises.
     Call it inside a fresh ``contextvars.Context`` (see ``infra.synth``) so the
     Pulumi runtime's globals (root stack, config) start empty each time.
+    When the program fails, what it left running is ended before the error is
+    re-raised, so many runs can share one process (a test suite).
     """
     from pulumi.runtime.settings import get_root_resource
     from pulumi.runtime.stack import run_pulumi_func
@@ -204,5 +209,53 @@ def run_offline(
         holder["outputs"] = _sync_await(resolved.future())
         holder["result"] = result
 
-    _sync_await(run_pulumi_func(body))
+    try:
+        _sync_await(run_pulumi_func(body))
+    except BaseException:
+        _settle_failed_run()
+        raise
     return monitor, holder.get("outputs", {}), holder.get("result")
+
+
+def _settle_failed_run() -> None:
+    """End what a failed program left in the runtime, so it cannot fail a later run.
+
+    On the first error ``wait_for_rpcs`` stops awaiting: apply tasks stay
+    pending on the shared event loop (they would run, and fail, inside the next
+    run) and failed ones stay in ``SETTINGS.outputs``. ``pulumi up`` never sees
+    this because its process exits; a render or a test suite runs on.
+    """
+    from pulumi.runtime.settings import SETTINGS
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    loop = _ensure_event_loop()
+    leftover = set(SETTINGS.outputs or ()) | {task for task in asyncio.all_tasks(loop) if not task.done()}
+    for task in leftover:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+    if SETTINGS.outputs:
+        SETTINGS.outputs.clear()
+    _discard_unobserved(loop)
+
+
+def _discard_unobserved(loop: asyncio.AbstractEventLoop) -> None:
+    """Mark the failed run's unobserved coroutines and futures as dealt with.
+
+    The run's error has already been raised to the caller; without this,
+    Python reports its leftovers again whenever the garbage collector reaches
+    them, in some later, unrelated test or at exit:
+    - ``Output(resources, future, is_known)`` (as ``StackReference.require_output``
+      calls it) takes coroutine objects and awaits them in turn; once one
+      raises or its task is cancelled, the rest never run ("coroutine
+      'Output.is_known' was never awaited"). Closing one that never ran says
+      exactly that it will not run.
+    - a resource whose inputs failed sets that error on each of its output
+      futures, which nothing reads ("Future exception was never retrieved").
+    """
+    codes = {pulumi.Output.future.__code__, pulumi.Output.is_known.__code__}
+    for obj in gc.get_objects():
+        if inspect.iscoroutine(obj):
+            if obj.cr_code in codes and inspect.getcoroutinestate(obj) == inspect.CORO_CREATED:
+                obj.close()
+        elif isinstance(obj, asyncio.Future) and obj.get_loop() is loop and obj.done() and not obj.cancelled():
+            obj.exception()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 import runpy
@@ -68,32 +67,11 @@ def _run_program(outputs: dict, config: dict) -> tuple[RecordingMonitor, dict]:
     def program():
         runpy.run_path(str(CONSUMER / "__main__.py"), run_name="__main__")
 
-    try:
-        _, exported, _ = contextvars.Context().run(
-            run_offline, program, project=PROJECT, stack="test",
-            config={f"{PROJECT}:{k}": v for k, v in config.items()}, region="cn-hangzhou", monitor=monitor,
-        )
-    except BaseException:
-        _drain_event_loop()
-        raise
+    _, exported, _ = contextvars.Context().run(
+        run_offline, program, project=PROJECT, stack="test",
+        config={f"{PROJECT}:{k}": v for k, v in config.items()}, region="cn-hangzhou", monitor=monitor,
+    )
     return monitor, exported
-
-
-def _drain_event_loop() -> None:
-    """Settle what a failed run left behind, so it cannot fail a later run.
-
-    The runtime tracks apply tasks in a set that outlives the run's context;
-    after a failure some are left there, failed or pending.
-    """
-    from pulumi.runtime.settings import SETTINGS
-
-    loop = asyncio.get_event_loop()
-    leftover = set(SETTINGS.outputs or ()) | {t for t in asyncio.all_tasks(loop) if not t.done()}
-    for task in leftover:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
-    if SETTINGS.outputs:
-        SETTINGS.outputs.clear()
 
 
 def test_program_reads_the_stack_reference_and_scopes_the_role_to_the_flow():

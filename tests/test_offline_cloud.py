@@ -1,0 +1,67 @@
+"""``infra.offline_cloud.run_offline``: one process runs many programs (a test suite, renders)."""
+
+from __future__ import annotations
+
+import contextvars
+import gc
+import warnings
+from typing import Any
+
+import pulumi
+import pulumi_alicloud as alicloud
+import pytest
+
+from infra.offline_cloud import OfflineCloud, RecordingMonitor, run_offline
+
+REGION = "cn-hangzhou"
+
+
+class ReferencingCloud(OfflineCloud):
+    """The offline cloud plus a StackReference whose outputs lack ``flowName``."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == "pulumi:pulumi:StackReference":
+            return args.name, {"name": args.name, "outputs": {"region": REGION}, "secretOutputNames": []}
+        return super().new_resource(args)
+
+
+def _missing_output_program() -> None:
+    # StackReference.require_output hands Output() coroutine objects; the
+    # failing lookup leaves apply tasks pending and coroutines never awaited.
+    reference = pulumi.StackReference("acme/mns-callback-flow/dev")
+    flow = reference.require_output("flowName")
+    pulumi.export("flow", flow)
+    pulumi.export("region", reference.require_output("region"))
+    pulumi.export("later", flow.apply(lambda name: f"{name}-later"))
+    alicloud.ram.Role("caller", role_name=flow.apply(lambda name: f"{name}-caller"), assume_role_policy_document="{}")
+
+
+def _bad_config_program() -> None:
+    raise ValueError("patternStack: expected <org>/<project>/<stack>")
+
+
+def _good_program() -> None:
+    pulumi.export("answer", pulumi.Output.from_input("ok").apply(str.upper))
+
+
+def _run(program: Any) -> dict[str, Any]:
+    monitor = RecordingMonitor(ReferencingCloud(REGION))
+    _, outputs, _ = contextvars.Context().run(
+        run_offline, program, project="p", stack="s", config={}, region=REGION, monitor=monitor,
+    )
+    return outputs
+
+
+def test_a_failed_run_leaves_nothing_behind_for_the_next_one(caplog: pytest.LogCaptureFixture) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            with pytest.raises(KeyError, match="flowName"):
+                _run(_missing_output_program)
+            with pytest.raises(ValueError, match="patternStack"):
+                _run(_bad_config_program)
+            assert _run(_good_program) == {"answer": "OK"}
+        gc.collect()
+    never_awaited = [str(w.message) for w in caught if "was never awaited" in str(w.message)]
+    assert never_awaited == []
+    assert [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()] == []
