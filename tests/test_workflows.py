@@ -13,8 +13,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
-# owner/repo[/path]@<version tag like v7 or v7.0.1, or a 40-hex commit SHA>
-PINNED = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+(\.\d+){0,2}|[0-9a-f]{40})")
+# owner/repo[/path]@<40-hex commit SHA>: a tag or branch can be moved under us
+# (marocchino/sticky-pull-request-comment's `v3` is a branch, not a tag).
+PINNED = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}")
+# ... followed on its line by the release it is, for the reader and for Dependabot.
+USES_LINE = re.compile(r"^\s*(?:- )?uses: (\S+)(.*)$")
+RELEASE_COMMENT = re.compile(r"\s+# v\d+\.\d+\.\d+")
 
 
 def load(name: str) -> dict:
@@ -55,17 +59,38 @@ def test_schema_check_catches_a_broken_workflow(tmp_path):
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_every_action_is_pinned_to_a_version(path):
-    for ref in uses(load(path.name)):
-        assert PINNED.fullmatch(ref), f"{path.name}: {ref!r} is not pinned to a version tag or commit SHA"
-        assert not ref.endswith(("@main", "@master")), ref
+def test_every_action_is_pinned_to_a_commit_with_its_release_named(path):
+    lines = [m for m in map(USES_LINE.match, path.read_text(encoding="utf-8").splitlines()) if m]
+    assert [m.group(1) for m in lines] == uses(load(path.name))  # every `uses:` is on one line
+    for match in lines:
+        ref, rest = match.groups()
+        assert PINNED.fullmatch(ref), f"{path.name}: {ref!r} is not pinned to a commit SHA"
+        assert RELEASE_COMMENT.fullmatch(rest), f"{path.name}: {ref!r} lacks its `# vX.Y.Z` comment"
 
 
-def test_pin_rule_rejects_branches():
+def test_pin_rule_rejects_tags_and_branches():
     assert not PINNED.fullmatch("actions/checkout@main")
     assert not PINNED.fullmatch("actions/checkout")
-    assert PINNED.fullmatch("actions/checkout@v7")
+    assert not PINNED.fullmatch("actions/checkout@v7")
+    assert not PINNED.fullmatch("marocchino/sticky-pull-request-comment@v3")
     assert PINNED.fullmatch("pulumi/actions@" + "a" * 40)
+    assert not RELEASE_COMMENT.fullmatch("")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_checkouts_leave_no_token_for_the_code_they_run(path):
+    for job in load(path.name)["jobs"].values():
+        for step in steps(job):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step.get("with", {}).get("persist-credentials") is False, step
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_the_pulumi_cli_matches_the_pinned_sdk(path):
+    sdk = re.search(r"^pulumi==(\S+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE).group(1)
+    pulumi = [s for job in load(path.name)["jobs"].values() for s in steps(job)
+              if s.get("uses", "").startswith("pulumi/actions@")]
+    assert pulumi and all(step["with"]["pulumi-version"] == sdk for step in pulumi)
 
 
 def test_preview_runs_the_tests_renders_offline_and_posts_one_sticky_comment():
@@ -107,6 +132,8 @@ def test_deploy_runs_pulumi_up_on_main_behind_the_production_environment():
     assert pulumi["with"]["command"] == "up"
     assert pulumi["with"]["policyPacks"] == "policy"
     assert doc["concurrency"]["cancel-in-progress"] is False
+    # workflow_dispatch may run on any branch; only main deploys
+    assert up["if"] == "github.ref == 'refs/heads/main'"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
