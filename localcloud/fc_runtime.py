@@ -395,7 +395,9 @@ class _FcHandler(BaseHTTPRequestHandler):
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
             "fc.context": runtime.context(request_id),
-            "fc.request_uri": self.path,
+            # The whole URL the client asked for, as FC 2.0 gives it (FC docs "HTTP
+            # handlers", environ fc.request_uri), so the handler must take the path out.
+            "fc.request_uri": runtime.url + self.path,
         }
         for name, value in self.headers.items():
             key = "HTTP_" + name.upper().replace("-", "_")

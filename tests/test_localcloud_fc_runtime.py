@@ -92,7 +92,7 @@ def test_fc2_wsgi_gets_environ_and_fc_context():
 
     def app(environ, start_response):
         seen.update({k: environ[k] for k in ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING",
-                                              "CONTENT_TYPE", "HTTP_X_MNS_REQUEST_ID")})
+                                              "CONTENT_TYPE", "HTTP_X_MNS_REQUEST_ID", "fc.request_uri")})
         seen["body"] = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
         seen["region"] = environ["fc.context"].region
         seen["token"] = environ["fc.context"].credentials.security_token
@@ -102,9 +102,13 @@ def test_fc2_wsgi_gets_environ_and_fc_context():
     with FcRuntime(handler=app, fc_version="2.0", credentials=CREDS) as fc:
         status, _, body = post(fc.url, "/notifications?a=b", b"payload",
                                {"Content-Type": "text/xml", "x-mns-request-id": "R1"})
+        # FC 2.0 gives the URL the client requested (FC docs "HTTP handlers":
+        # fc.request_uri), not only its path.
+        url = fc.url
     assert (status, body) == (202, b"OK")
     assert seen == {"REQUEST_METHOD": "POST", "PATH_INFO": "/notifications", "QUERY_STRING": "a=b",
                     "CONTENT_TYPE": "text/xml", "HTTP_X_MNS_REQUEST_ID": "R1",
+                    "fc.request_uri": f"{url}/notifications?a=b",
                     "body": b"payload", "region": "cn-hangzhou", "token": "test-token"}
 
 
