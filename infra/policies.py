@@ -166,11 +166,28 @@ def _as_list(value: object) -> list[object]:
 
 
 def _broad_resource(resource: str) -> bool:
-    """`*`, or an ARN whose resource part is only a wildcard (acs:fnf:*:*:*, acs:mns:r:a:/*)."""
-    if resource.strip() == "*":
+    """Whether ``resource`` reaches past one named resource.
+
+    A ``*`` may only be the last part of a path below a named resource
+    (``flow/<name>/execution/*``: the executions of one flow). Anything else
+    with a ``*`` is broad: ``*``; a wildcard service, region or account
+    (``acs:mns:*:*:/topics/t/messages`` is that topic in every account); a
+    wildcard name (``/topics/*``, ``flow/demo*``, ``/topics/*/messages``).
+    """
+    if "*" not in resource:
+        return False
+    parts = resource.strip().split(":", 4)
+    if len(parts) != 5:
         return True
-    parts = resource.split(":", 4)
-    return len(parts) == 5 and parts[4].strip("/") in ("", "*")
+    if any("*" in field for field in parts[1:4]):
+        return True
+    path = [segment for segment in parts[4].split("/") if segment]
+    if not path:
+        return True
+    *named, last = path
+    if any("*" in segment for segment in named):
+        return True
+    return "*" in last and (last != "*" or len(named) < 3)
 
 
 def wildcard_violations(policy: str | Mapping[str, Any]) -> list[str]:

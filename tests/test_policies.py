@@ -133,6 +133,22 @@ TOPIC = "acs:mns:cn-hangzhou:1:/topics/t/messages"
     ({"Effect": "Allow", "Action": ["fnf:ReportTaskSucceeded", "fnf:StartExecution"], "Resource": "*"},
      "wildcard resource '*' for fnf:ReportTaskSucceeded, fnf:StartExecution"),
     ({"Effect": "Allow", "Action": "fnf:ReportTaskFailed", "Resource": "acs:fnf:*:*:*"}, "wildcard resource"),
+    # one topic's name, but in every region / account
+    ({"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": "acs:mns:*:1:/topics/t/messages"},
+     "wildcard resource"),
+    ({"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": "acs:mns:cn-hangzhou:*:/topics/t/messages"},
+     "wildcard resource"),
+    ({"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": "acs:*:cn-hangzhou:1:/topics/t/messages"},
+     "wildcard resource"),
+    # every topic, or every topic whose name starts alike
+    ({"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": "acs:mns:cn-hangzhou:1:/topics/*/messages"},
+     "wildcard resource"),
+    ({"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": "acs:mns:cn-hangzhou:1:/topics/*"},
+     "wildcard resource"),
+    ({"Effect": "Allow", "Action": "fnf:StartExecution", "Resource": "acs:fnf:cn-hangzhou:1:flow/demo*"},
+     "wildcard resource"),
+    ({"Effect": "Allow", "Action": "fnf:DescribeExecution", "Resource": "acs:fnf:cn-hangzhou:1:flow/*/execution/*"},
+     "wildcard resource"),
     ({"Effect": "Allow", "NotAction": "ram:*", "Resource": TOPIC}, "NotAction"),
     ({"Effect": "Allow", "Action": "mns:PublishMessage", "NotResource": TOPIC}, "NotResource"),
     ({"Effect": "Allow", "Resource": TOPIC}, "no Action"),
@@ -149,6 +165,9 @@ def test_violations(statement: dict, fragment: str) -> None:
     {"Effect": "Allow", "Action": ["fnf:ReportTaskFailed", "fnf:ReportTaskSucceeded"], "Resource": ["*"]},
     {"Effect": "Deny", "Action": "*", "Resource": "*"},
     {"Effect": "Allow", "Action": "fnf:DescribeExecution", "Resource": "acs:fnf:cn-hangzhou:1:flow/f/execution/*"},
+    {"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": TOPIC},
+    # RAM is global: its ARNs have an empty region
+    {"Effect": "Allow", "Action": "ram:PassRole", "Resource": "acs:ram::1:role/r"},
 ])
 def test_allowed(statement: dict) -> None:
     assert wildcard_violations(doc(statement)) == []
