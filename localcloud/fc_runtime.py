@@ -144,10 +144,13 @@ def answer_of(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
 
 @dataclass
 class _Loaded:
+    """What loading the handler changed in this process, so that stop() can undo
+    exactly that and the next runtime imports ``source_dir`` afresh."""
+
     entry: Callable[..., Any] | None
-    ours: dict[str, ModuleType] = field(default_factory=dict)
-    saved: dict[str, ModuleType] = field(default_factory=dict)
-    path_added: bool = False
+    ours: dict[str, ModuleType] = field(default_factory=dict)  # imported from source_dir
+    saved: dict[str, ModuleType] = field(default_factory=dict)  # same names held before, put back
+    path_added: bool = False  # source_dir was put on sys.path by us
 
 
 def _modules_under(directory: Path) -> dict[str, ModuleType]:

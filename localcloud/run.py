@@ -68,7 +68,9 @@ def function_environment(settings: Settings, fnf_url: str, cert_prefix: str) -> 
 
 @dataclass
 class Pushed:
-    key: str
+    """One message's delivery as the topic ended it, for the run's timeline."""
+
+    key: str  # <execution>:<event id> of the TaskSubmitted event that published it
     at: float
     delivery: Delivery
 
