@@ -27,6 +27,11 @@ FC3_FUNCTION = "alicloud:fc/v3Function:V3Function"
 FC3_TRIGGER = "alicloud:fc/v3Trigger:V3Trigger"
 FC2_FUNCTION = "alicloud:fc/function:Function"
 FC2_TRIGGER = "alicloud:fc/trigger:Trigger"
+RAM_ATTACHMENTS = (
+    "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment",
+    "alicloud:ram/userPolicyAttachment:UserPolicyAttachment",
+    "alicloud:ram/groupPolicyAttachment:GroupPolicyAttachment",
+)
 
 # Inputs that carry a RAM permission document (the deprecated `document`
 # argument still works, so it is checked too). Trust documents (ram.Role) name
@@ -53,7 +58,19 @@ class Violation:
 
 
 def ram_wildcards(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
-    """Wildcards in a RAM permission policy (the check is infra.policies', shared with the stack)."""
+    """Wildcards in a RAM permission policy (the check is infra.policies', shared with the stack),
+    or a System policy attached, whose document this pack cannot see.
+
+    Alibaba Cloud's System policies (``AliyunMNSFullAccess``, ``AliyunFnFFullAccess``:
+    what the console sample attaches) grant ``<service>:*`` on ``*``; only a Custom
+    policy's document is in the stack to be checked.
+    """
+    if type_token in RAM_ATTACHMENTS:
+        if str(inputs.get("policyType", "")).strip().lower() == "system":
+            return [(f"attaches the System policy {inputs.get('policyName')!r}, which grants whole services. "
+                     "Fix: attach a Custom policy naming only the actions and resources needed "
+                     "(infra/policies.py builds them).")]
+        return []
     if type_token != RAM_POLICY:
         return []
     out = []

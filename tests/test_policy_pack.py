@@ -113,6 +113,17 @@ def test_wildcard_resource_is_allowed_for_the_two_report_actions_only():
     assert policy == rules.NO_WILDCARD_RAM and "fnf:StartExecution" in message
 
 
+@pytest.mark.parametrize("policy_type", ["System", "system"])
+def test_a_system_policy_attachment_is_caught(policy_type):
+    # The console sample's grant: a whole-service System policy, no document in the stack to check.
+    render = default_render()
+    attachment = find(render, rules.RAM_ATTACHMENTS[0], "callback-flow-policy-attachment")
+    attachment["inputs"].update(policyName="AliyunMNSFullAccess", policyType=policy_type)
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.NO_WILDCARD_RAM, attachment["name"])
+    assert "'AliyunMNSFullAccess'" in message and "Fix: attach a Custom policy" in message
+
+
 def test_non_json_policy_document_is_caught():
     render = default_render()
     _publish_policy(render)["inputs"]["policyDocument"] = "{not json"
