@@ -442,11 +442,29 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
     )
 
 
+def _project_keys_set() -> list[str]:
+    """Every key of the project's namespace the stack sets, known or not.
+
+    ``pulumi.Config`` can only be asked for keys by name, so a misspelt key
+    would go unseen; the runtime's whole config (set by the language host, or
+    ``PULUMI_CONFIG``) lists them all. Keys may arrive as ``<project>:config:<key>``.
+    """
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    names = set()
+    for key in (*CONFIG.get(), *get_config_env()):
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT and name:
+            names.add(name.removeprefix("config:"))
+    return sorted(names)
+
+
 def load_settings() -> Settings:
-    """Read the stack's config through Pulumi once and validate it."""
+    """Read the stack's config through Pulumi once and validate it (unknown project keys included)."""
     import pulumi  # only here: everything else in this module is pure
 
     project, provider = pulumi.Config(), pulumi.Config("alicloud")
-    values: dict[str, object] = {full_key(name): project.get(name) for name in PROJECT_KEYS}
+    names = sorted(set(PROJECT_KEYS) | set(_project_keys_set()))
+    values: dict[str, object] = {full_key(name): project.get(name) for name in names}
     values[REGION_KEY] = provider.get("region")
     return settings_from_mapping({k: v for k, v in values.items() if v is not None}, stack=pulumi.get_stack())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -303,3 +304,22 @@ def test_load_settings_reads_pulumi_config() -> None:
         "staging", "ap-southeast-1", 90, False, "existing-topic")
     assert s.flow_name == "mns-callback-staging-flow"
     assert s.task_catch == (CatchRule(("FnF.TaskTimeout",), status="timeout"),)
+
+
+@pytest.mark.parametrize("environment", [False, True], ids=["runtime-config", "PULUMI_CONFIG"])
+def test_load_settings_refuses_a_misspelt_key(environment: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pulumi.Config is asked for keys by name: an unknown one must still be seen, and refused.
+    import contextvars
+
+    from infra.config import load_settings
+    from infra.offline_cloud import run_offline
+
+    config = {"alicloud:region": "cn-hangzhou", full_key("taskTimeoutSecs"): "90"}
+    if environment:  # how the language host may hand the config over instead
+        monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+        config = {}
+    with pytest.raises(ConfigError, match=r"mns-callback-flow:taskTimeoutSecs='90': unknown key"):
+        contextvars.copy_context().run(
+            run_offline, load_settings, project="mns-callback-flow", stack="dev", config=config,
+            region="cn-hangzhou",
+        )
