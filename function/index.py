@@ -12,9 +12,9 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
 from mns_callback import app
 from mns_callback.credentials import credentials_from, region_from
@@ -56,28 +56,6 @@ def _string(value: Any, field: str, default: str) -> str:
     return value
 
 
-def signed_path_spellings(path: str, query: Mapping[str, str]) -> list[str]:
-    """The spellings of ``path?query`` that MNS may have signed, most likely first.
-
-    MNS signs the endpoint's path and query as the subscription spells them,
-    but FC 3.0 hands the handler only the decoded ``queryParameters`` (repeated
-    names comma-joined, FC docs "HTTP trigger"), so the query's bytes are gone.
-    The stack subscribes the bare trigger URL, so normally there is no query and
-    exactly one spelling. For a hand-made endpoint with a query the rule is:
-    the parameters in the event's order, then sorted (FC may reorder them),
-    each way percent-encoded per RFC 3986 (``%20``), form-encoded (``+``) or as
-    given; the signature must match one of these (each try is one RSA verify).
-    """
-    if not query:
-        return [path]
-    items = [(str(k), str(v)) for k, v in query.items()]
-    spellings = []
-    for ordered in (items, sorted(items)):
-        spellings += [urlencode(ordered, quote_via=quote), urlencode(ordered),
-                      "&".join(f"{k}={v}" for k, v in ordered)]
-    return [f"{path}?{q}" for q in dict.fromkeys(spellings)]
-
-
 def _fc3_request(event: Any) -> app.HttpRequest:
     """The push out of an FC 3.0 HTTP-trigger event; BadPush naming the malformed field."""
     if isinstance(event, (bytes, bytearray, str)):
@@ -105,7 +83,7 @@ def _fc3_request(event: Any) -> app.HttpRequest:
             raise BadPush("event.body", "is not base64, though isBase64Encoded is true") from None
     else:
         body = raw.encode("utf-8", "surrogatepass")
-    paths = signed_path_spellings(path, query)
+    paths = app.signed_path_spellings(path, query)
     return app.HttpRequest(method, paths[0], app.lower_headers(headers), body, tuple(paths[1:]))
 
 

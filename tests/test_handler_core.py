@@ -245,8 +245,8 @@ def test_fc3_adapter_answers_400_naming_the_malformed_event_field(event: object,
 
 
 def test_fc3_query_spellings_are_tried_only_when_there_is_a_query() -> None:
-    assert index.signed_path_spellings("/notifications", {}) == ["/notifications"]
-    spellings = index.signed_path_spellings("/hook", {"x": "1", "tenant": "a b/c"})
+    assert app.signed_path_spellings("/notifications", {}) == ["/notifications"]
+    spellings = app.signed_path_spellings("/hook", {"x": "1", "tenant": "a b/c"})
     assert spellings[0] == "/hook?x=1&tenant=a%20b%2Fc"
     assert {"/hook?x=1&tenant=a+b%2Fc", "/hook?x=1&tenant=a b/c", "/hook?tenant=a%20b%2Fc&x=1",
             "/hook?tenant=a+b%2Fc&x=1", "/hook?tenant=a b/c&x=1"} == set(spellings[1:])

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from . import decision, log, push, work
 from .credentials import Credentials
@@ -65,6 +66,28 @@ def lower_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
             value = ",".join(str(v) for v in value)
         result[str(name).lower()] = str(value)
     return result
+
+
+def signed_path_spellings(path: str, query: Mapping[str, str]) -> list[str]:
+    """The spellings of ``path?query`` that MNS may have signed, most likely first.
+
+    MNS signs the endpoint's path and query as the subscription spells them,
+    but FC 3.0 hands the handler only the decoded ``queryParameters`` (repeated
+    names comma-joined, FC docs "HTTP trigger"), so the query's bytes are gone.
+    The stack subscribes the bare trigger URL, so normally there is no query and
+    exactly one spelling. For a hand-made endpoint with a query the rule is:
+    the parameters in the event's order, then sorted (FC may reorder them),
+    each way percent-encoded per RFC 3986 (``%20``), form-encoded (``+``) or as
+    given; the signature must match one of these (each try is one RSA verify).
+    """
+    if not query:
+        return [path]
+    items = [(str(k), str(v)) for k, v in query.items()]
+    spellings = []
+    for ordered in (items, sorted(items)):
+        spellings += [urlencode(ordered, quote_via=quote), urlencode(ordered),
+                      "&".join(f"{k}={v}" for k, v in ordered)]
+    return [f"{path}?{q}" for q in dict.fromkeys(spellings)]
 
 
 def handle(request: HttpRequest, invocation: Invocation, settings: Settings | SettingsError, *,
