@@ -49,7 +49,10 @@ from localcloud.topic import Topic
 
 ROOT = Path(__file__).resolve().parent.parent
 # Seconds of the cloud per second here: 0.01 turns a 600 s task timeout into
-# 6 s and MNS's 10-20 s BACKOFF_RETRY into 0.1-0.2 s.
+# 6 s and MNS's 10-20 s BACKOFF_RETRY into 0.1-0.2 s. Only the flow's and the
+# topic's timers scale: the handler keeps its real 4 s report budget and MNS its
+# 5 s answer window, so a task timeout that scales below ~5 s can expire while
+# a push is still being handled, which the cloud would not do.
 DEFAULT_TIME_SCALE = 0.01
 
 
