@@ -26,17 +26,16 @@ flow_name = pattern.require_output("flowName")
 region = pattern.require_output("region")
 account_id = pattern.require_output("accountId")
 
-caller = FlowCaller(
-    "caller",
-    flow_name=flow_name,
-    region=region,
-    account_id=account_id,
-    trusted_principal=config.get("trustedPrincipal"),
-    role_name=config.get("roleName"),
-)
+caller = FlowCaller("caller", {
+    "flow_name": flow_name,
+    "region": region,
+    "account_id": account_id,
+    "trusted_principal": config.get("trustedPrincipal"),
+    "role_name": config.get("roleName"),
+})
 
 pulumi.export("flowName", flow_name)
 pulumi.export("region", region)
-pulumi.export("roleArn", caller.role.arn)
+pulumi.export("roleArn", caller.role_arn)
 pulumi.export("assumeRoleCommand", caller.assume_role_command)
 pulumi.export("startCommand", caller.start_command)

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from typing import NotRequired, TypedDict
+
 import caller_access as access
 import pulumi
 import pulumi_alicloud as alicloud
 
 from infra.policies import start_execution_policy
+
+TYPE_TOKEN = "mns-callback-flow-consumer:index:FlowCaller"
+
+
+class FlowCallerArgs(TypedDict):
+    """The pattern's stack outputs the caller is scoped by, and who may use it."""
+
+    flow_name: pulumi.Input[str]
+    """The pattern's ``flowName`` output: the one flow the role may start."""
+    region: pulumi.Input[str]
+    """The pattern's ``region`` output (part of the flow's ARN)."""
+    account_id: pulumi.Input[str]
+    """The pattern's ``accountId`` output (part of the flow's ARN; the default trusted principal)."""
+    trusted_principal: NotRequired[str | None]
+    """Who may assume the role: ``acs:ram::<account>:root``, ``:user/<name>`` or ``:role/<name>``;
+    unset or empty means the pattern account's root."""
+    role_name: NotRequired[str | None]
+    """The role's name; unset or empty means ``<flowName>-caller``."""
 
 
 class FlowCaller(pulumi.ComponentResource):
@@ -19,18 +39,15 @@ class FlowCaller(pulumi.ComponentResource):
     role: alicloud.ram.Role
     policy: alicloud.ram.Policy
     attachment: alicloud.ram.RolePolicyAttachment
+    role_name: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    start_command: pulumi.Output[str]
+    assume_role_command: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        flow_name: pulumi.Input[str],
-        region: pulumi.Input[str],
-        account_id: pulumi.Input[str],
-        trusted_principal: str | None = None,
-        role_name: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("mns-callback-flow-consumer:index:FlowCaller", name, None, opts)
+    def __init__(self, name: str, args: FlowCallerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        flow_name, region, account_id = args["flow_name"], args["region"], args["account_id"]
+        trusted_principal, role_name = args.get("trusted_principal"), args.get("role_name")
+        super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         flow = pulumi.Output.from_input(flow_name)
         principal = (
@@ -61,10 +78,12 @@ class FlowCaller(pulumi.ComponentResource):
             policy_type="Custom",
             opts=child,
         )
+        self.role_arn = self.role.arn
         self.start_command = pulumi.Output.all(flow, region).apply(lambda v: access.start_command(v[0], v[1]))
-        self.assume_role_command = self.role.arn.apply(access.assume_role_command)
+        self.assume_role_command = self.role_arn.apply(access.assume_role_command)
         self.register_outputs({
-            "roleArn": self.role.arn,
+            "roleArn": self.role_arn,
             "roleName": self.role.role_name,
             "startCommand": self.start_command,
+            "assumeRoleCommand": self.assume_role_command,
         })
