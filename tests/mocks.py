@@ -61,7 +61,6 @@ class StackRun:
     monitor: RecordingMonitor
     outputs: dict[str, Any]
     pattern: CallbackPattern | None = None
-    checked: Any = None
 
     @property
     def resources(self) -> list[Registration]:
@@ -87,7 +86,8 @@ def run_stack(
     region: str = REGION,
 ) -> StackRun:
     """Run the stack's real program with ``overrides``; ``checks(pattern)`` may return an
-    Output (of ``OutputChecks.check`` results) that is awaited before this returns."""
+    Output (of ``OutputChecks.check`` results) that is awaited before this returns, so a
+    failed check fails the run."""
     monitor = monitor or RecordingMonitor(OfflineCloud(region))
     holder: dict[str, Any] = {}
 
@@ -96,11 +96,11 @@ def run_stack(
         holder["pattern"] = pattern
         return checks(pattern) if checks else None
 
-    _, outputs, checked = contextvars.Context().run(
+    _, outputs, _ = contextvars.Context().run(
         run_offline, program, project=PROJECT, stack=STACK, config=config_of(overrides, region),
         region=region, monitor=monitor,
     )
-    return StackRun(monitor=monitor, outputs=outputs, pattern=holder.get("pattern"), checked=checked)
+    return StackRun(monitor=monitor, outputs=outputs, pattern=holder.get("pattern"))
 
 
 @dataclass
