@@ -196,7 +196,9 @@ def wildcard_violations(policy: str | Mapping[str, Any]) -> list[str]:
     Rules: no Allow statement may name an action containing `*` (`*`, `fnf:*`,
     `log:Post*`), use NotAction or NotResource, or grant a wildcard resource;
     the one exception is Resource `*` on a statement whose actions are only
-    the two report actions. Deny statements narrow access and are not judged.
+    the two report actions. Deny statements narrow access and are not judged;
+    any other Effect (``allow``, a typo) is judged as an Allow: the check fails
+    closed rather than trust how RAM reads it.
     """
     if isinstance(policy, str):
         try:
@@ -211,7 +213,7 @@ def wildcard_violations(policy: str | Mapping[str, Any]) -> list[str]:
         if not isinstance(statement, Mapping):
             problems.append(f"{where}: not an object")
             continue
-        if statement.get("Effect") != "Allow":
+        if statement.get("Effect") == "Deny":
             continue
         for key in ("NotAction", "NotResource"):
             if key in statement:

@@ -153,6 +153,9 @@ TOPIC = "acs:mns:cn-hangzhou:1:/topics/t/messages"
     ({"Effect": "Allow", "Action": "mns:PublishMessage", "NotResource": TOPIC}, "NotResource"),
     ({"Effect": "Allow", "Resource": TOPIC}, "no Action"),
     ({"Effect": "Allow", "Action": "mns:PublishMessage"}, "no Resource"),
+    # only an exact Deny is skipped: a misspelt or lower-case Effect is judged
+    ({"Effect": "allow", "Action": "*", "Resource": TOPIC}, "wildcard action '*'"),
+    ({"Action": "mns:*", "Resource": TOPIC}, "wildcard action 'mns:*'"),
 ])
 def test_violations(statement: dict, fragment: str) -> None:
     problems = wildcard_violations(doc(statement))
