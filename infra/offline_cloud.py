@@ -241,7 +241,7 @@ def _settle_failed_run() -> None:
 def _discard_unobserved(loop: asyncio.AbstractEventLoop) -> None:
     """Mark the failed run's unobserved coroutines and futures as dealt with.
 
-    The run's error has already been raised to the caller; without this,
+    The run's error is raised to the caller once; without this,
     Python reports its leftovers again whenever the garbage collector reaches
     them, in some later, unrelated test or at exit:
     - ``Output(resources, future, is_known)`` (as ``StackReference.require_output``
