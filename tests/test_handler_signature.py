@@ -103,10 +103,26 @@ def test_certificate_url_outside_the_allowed_hosts_is_refused_before_any_fetch(u
 
 
 def test_default_prefixes_are_exactly_the_documented_https_hosts() -> None:
+    # SMQ "Verify HTTP push message signatures": mnstest.oss-cn-hangzhou or mns-cert.oss-cn-{region}.
     assert DEFAULT_PREFIXES == ("https://mnstest.oss-cn-hangzhou.aliyuncs.com/",
                                 "https://mns-cert.oss-cn-hangzhou.aliyuncs.com/")
+    assert settings_from_env({}).cert_prefixes_for("cn-beijing") == (
+        "https://mnstest.oss-cn-hangzhou.aliyuncs.com/", "https://mns-cert.oss-cn-beijing.aliyuncs.com/")
     assert settings_from_env({}).cert_prefixes_for(None) == ("https://mnstest.oss-cn-hangzhou.aliyuncs.com/",)
     assert all(p.startswith("https://") for p in DEFAULT_PREFIXES)
+
+
+@pytest.mark.parametrize("region", ["ap-southeast-1", "eu-central-1", "us-west-1"])
+def test_outside_cn_regions_only_the_mnstest_prefix_is_documented(region: str) -> None:
+    # The documented regional form is "mns-cert.oss-cn-{region}": it names no host for these ids.
+    assert settings_from_env({}).cert_prefixes_for(region) == ("https://mnstest.oss-cn-hangzhou.aliyuncs.com/",)
+    fetch = FakeFetch()
+    with pytest.raises(SignatureRejected):
+        signature.verify_push("POST", KAT["path"],
+                              _with_cert_url(f"https://mns-cert.oss-{region}.aliyuncs.com/x509_public_certificate.pem"),
+                              allowed_prefixes=settings_from_env({}).cert_prefixes_for(region),
+                              keys=signature.KeyCache(fetch), now=KAT_NOW)
+    assert fetch.urls == []
 
 
 @pytest.mark.parametrize("headers, problem", [

@@ -18,10 +18,21 @@ from urllib.parse import urlsplit
 
 from .errors import SettingsError
 
-# MNS docs "HTTP endpoint" / official samples (aliyun-mns-python-sdk
-# sample/topic/server.py): the signing certificate is served from these hosts.
+# The documented signing-certificate URL prefixes (SMQ/MNS "Verify HTTP push
+# message signatures", help.aliyun.com/en/mns/developer-reference/
+# topic-message-http-subscription-signature): "must start with
+# https://mnstest.oss-cn-hangzhou.aliyuncs.com/ or
+# https://mns-cert.oss-cn-{region}.aliyuncs.com/". Older versions of that page
+# and the FAQ "How do I check whether the URL of a public key certificate is
+# provided by Alibaba Cloud?" name the mnstest prefix alone; the official Go
+# sample (aliyun-mns-go-sdk example/http_authorization.go) shows a real push
+# carrying an https mnstest URL. The regional form is spelled "oss-cn-", so it
+# only names hosts of mainland-China-style region ids (cn-hangzhou ->
+# mns-cert.oss-cn-hangzhou); for any other region only the mnstest prefix is
+# documented, and MNS_CERT_URL_PREFIXES is the way to allow more.
 TEST_CERT_PREFIX = "https://mnstest.oss-cn-hangzhou.aliyuncs.com/"
 REGION_CERT_PREFIX = "https://mns-cert.oss-{region}.aliyuncs.com/"
+REGION_CERT_REGION_PREFIX = "cn-"
 
 
 @dataclass(frozen=True)
@@ -43,10 +54,11 @@ class Settings:
         return self.fnf_endpoint or f"https://{region}.fnf.aliyuncs.com"
 
     def cert_prefixes_for(self, region: str | None) -> tuple[str, ...]:
-        """Allowed signing-certificate URL prefixes (default: MNS's https hosts)."""
+        """Allowed signing-certificate URL prefixes: the override, else exactly the
+        documented https hosts (the regional one only for a ``cn-`` region)."""
         if self.cert_url_prefixes is not None:
             return self.cert_url_prefixes
-        if region:
+        if region and region.startswith(REGION_CERT_REGION_PREFIX):
             return (TEST_CERT_PREFIX, REGION_CERT_PREFIX.format(region=region))
         return (TEST_CERT_PREFIX,)
 
