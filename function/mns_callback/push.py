@@ -90,8 +90,12 @@ def _loads(text: str, field: str) -> Any:
         return json.loads(text)
     except RecursionError:
         raise BadPush(field, "is JSON nested too deeply") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadPush(field, f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except ValueError as exc:
+        # Not a JSONDecodeError: an integer beyond Python's digit limit
+        # (sys.get_int_max_str_digits, 4300). The same on every redelivery.
+        raise BadPush(field, f"is not valid JSON here ({str(exc).split(':')[0]})") from None
 
 
 def _optional_str(document: Mapping[str, Any], key: str) -> str | None:

@@ -58,7 +58,10 @@ def certificate_url(headers: Mapping[str, str], allowed_prefixes: tuple[str, ...
         url = base64.b64decode(encoded, validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise SignatureRejected("x-mns-signing-cert-url is not base64 of a URL") from None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[" (an unclosed IPv6 host)
+        raise SignatureRejected("x-mns-signing-cert-url is not a plain URL") from None
     if parts.username or parts.password or "\\" in url or any(ord(c) <= 32 for c in url):
         raise SignatureRejected("x-mns-signing-cert-url is not a plain URL")
     if not any(url.startswith(prefix) for prefix in allowed_prefixes):
