@@ -61,6 +61,12 @@ def http_trigger_config(function_compute: str) -> str:
     MNS signature check is the authentication (FACTS.md); only POST is allowed.
     FC 3.0 adds ``disableURLInternet: false`` (API 2023-03-30 HTTPTriggerConfig):
     MNS pushes over the Internet.
+
+    Keys and values as in FC API HTTPTriggerConfig (2023-03-30 and 2021-04-06:
+    ``authType`` ``function``/``anonymous``, ``methods`` list, ``disableURLInternet``
+    boolean, true answers the default public URL with 403) and the provider's
+    own HTTP trigger example (pulumi_alicloud 4.0.0 ``fc/v3_trigger.py``:
+    ``{"authType": "anonymous", "methods": ["GET", "POST"]}``).
     """
     config: dict[str, object] = {"authType": "anonymous", "methods": ["POST"]}
     if function_compute == "3.0":
@@ -69,8 +75,18 @@ def http_trigger_config(function_compute: str) -> str:
 
 
 def fc2_trigger_url(account_id: str, region: str, service: str, function: str) -> str:
-    """FC 2.0's HTTP trigger URL (its trigger resource exposes none): the documented
-    ``https://<account>.<region>.fc.aliyuncs.com/2016-08-15/proxy/<service>/<function>/``."""
+    """FC 2.0's HTTP trigger URL, built because its trigger resource exposes none.
+
+    ``fc.Trigger`` (pulumi_alicloud 4.0.0 ``fc/trigger.py``, like terraform's
+    ``alicloud_fc_trigger``) outputs only config, names, ``last_modified`` and
+    ``trigger_id``. The form is FC 2.0's default proxy URL: host = the public
+    endpoint ``<account>.<region>.fc.aliyuncs.com`` (FC 2.0 "Endpoints": the
+    public one serves callers outside Alibaba Cloud such as MNS; the private one
+    is ``<account>.<region>-internal.fc.aliyuncs.com``), path =
+    ``/2016-08-15/proxy/<service>/<function>/`` (FC 2.0 FAQ "How do I handle a
+    404 error when a browser or cURL is used to access a function?"). The
+    handler verifies the MNS signature against that whole path (function/index.py).
+    """
     return f"https://{account_id}.{region}.fc.aliyuncs.com/2016-08-15/proxy/{service}/{function}/"
 
 
@@ -159,6 +175,8 @@ class CallbackFunction(pulumi.ComponentResource):
                 opts=child,
             )
             self.function_name = self.function.function_name
+            # HTTPTrigger.urlInternet: the public https://<id>.<region>.fcapp.run
+            # address (FC API 2023-03-30 struct HTTPTrigger).
             self.trigger_url = self.trigger.http_trigger.apply(lambda http: http.url_internet)
         else:
             # FC 2.0 takes the archive as a file: written content-addressed under build/.
