@@ -17,9 +17,11 @@ from typing import Any, overload
 from infra.config import MNS_NAME_PATTERN, REGION_PATTERN
 
 # The two actions the callback handler needs. They support no resource-level
-# scoping ("All Resources" in the FnF RAM reference; FACTS.md "RAM"), so their
-# statement must use Resource "*"; it is the only "*" resource we ever write,
-# and it is kept to exactly these two actions.
+# scoping: the CloudFlow API reference lists both with resource type "All
+# Resources" (api-fnf-2019-03-15-reporttasksucceeded, "fnf:ReportTaskSucceeded
+# get *All Resource"; help.aliyun.com document_detail/2590646, ReportTaskFailed
+# "*全部资源"), so their statement must use Resource "*"; it is the only "*"
+# resource we ever write, and it is kept to exactly these two actions.
 REPORT_ACTIONS: tuple[str, ...] = ("fnf:ReportTaskSucceeded", "fnf:ReportTaskFailed")
 TRUSTED_SERVICES: tuple[str, ...] = ("fc.aliyuncs.com", "fnf.aliyuncs.com")
 
@@ -67,8 +69,13 @@ def topic_messages_arn(region: str, account_id: str, topic_name: str) -> str:
     `acs:mns:<region>:<account>:/topics/<topic>` is the documented topic resource
     (MNS "CreateTopic" authorization, SMQ "Custom policies" reference); message
     operations add `/messages`, as the documented queue form
-    `acs:mns:<region>:<account>:/queues/<queue>/messages` does (FACTS.md "RAM",
-    marked unverified for topics: not seen verbatim in the docs).
+    `acs:mns:<region>:<account>:/queues/<queue>/messages` does (MNS "Permission
+    policies and examples", help.aliyun.com document_detail/27447: SendMessage,
+    ReceiveMessage, DeleteMessage). The same table scopes topic children the same
+    way (`/topics/<topic>/subscriptions/<subscription>` for Subscribe), the topic
+    API path is `POST /topics/<topic>/messages`, and CloudFlow's own task resource
+    for a publish is `acs:mns:::/topics/<topic>/messages` (doc 157027). The
+    PublishMessage row itself was not found verbatim: still unverified.
     """
     region, account_id = _scope(region, account_id)
     topic = _check("topic_name", topic_name, MNS_NAME_PATTERN, "an MNS topic name")
@@ -144,10 +151,14 @@ def start_execution_policy(region: str, account_id: str, flow_name: str) -> str:
     "Authorization rules", doc 122683), so both forms are granted, for this
     flow only.
 
-    Caveat: the current CloudFlow API reference lists DescribeExecution with
-    "All Resources" (api-fnf-2019-03-15-describeexecution). If RAM there
-    refuses the scoped grant, reading results needs DescribeExecution on "*";
-    that widening is the consumer's explicit choice, not made here.
+    Caveat, unverified on a real account: the current CloudFlow API reference
+    lists both StartExecution (api-fnf-2019-03-15-startexecution, "fnf:
+    StartExecution update *All Resource") and DescribeExecution
+    (api-fnf-2019-03-15-describeexecution) with "All Resources", while the
+    CloudFlow execution-role guide (help.aliyun.com document_detail/2400340)
+    shows StartExecution scoped as `acs:fnf:::flows/<flow>/executions/*`. If RAM
+    refuses the scoped grant, the call needs these actions on "*"; that
+    widening is the consumer's explicit choice, not made here.
     """
     flow = flow_arn(region, account_id, flow_name)
     return _policy(
