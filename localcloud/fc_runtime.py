@@ -7,9 +7,13 @@ the request becomes the event, bytes of JSON ``{"version": "v1", "rawPath",
 "protocol", "sourceIp", "userAgent"}, "requestId", "time", "timeEpoch"}}``;
 header names arrive canonicalized (``X-Mns-Signing-Cert-Url``), repeated
 values comma-joined; a binary body is base64 with ``isBase64Encoded`` true.
+(The event fields, ``queryParameters`` included, with repeated values as
+``"value1,value2"``, are those of that doc's request struct.)
 The handler's ``{"statusCode", "headers", "isBase64Encoded", "body"}`` becomes
 the HTTP answer; any other return value is sent as a 200 body. An exception is
-answered ``502`` with ``x-fc-error-type: UnhandledInvocationError``.
+answered with ``x-fc-error-type: UnhandledInvocationError`` and a JSON body
+``{"errorMessage", "errorType", "stackTrace"}`` (FC docs "Error handling" for
+Python); the status ``502`` is our assumption, no doc we found gives it.
 
 FC 2.0: the WSGI callable gets a PEP 3333 environ plus ``environ['fc.context']``.
 

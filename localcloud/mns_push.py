@@ -53,6 +53,11 @@ MNS_VERSION = "2015-06-06"
 XML_NAMESPACE = "http://mns.aliyuncs.com/doc/v1/"
 FORMATS = ("XML", "JSON", "SIMPLIFIED")
 STRATEGIES = ("BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY")
+# XML: MNS "HttpEndpoint" request example (help.aliyun.com/zh/mns/developer-reference/
+# http-endpoint) and the doc's string-to-sign example; SIMPLIFIED: the real push
+# headers in aliyun-mns-go-sdk example/http_authorization.go. The JSON value is
+# not documented anywhere we found (the HttpEndpoint page describes XML and
+# SIMPLIFIED only): an assumption. The handler signs whatever value arrives.
 CONTENT_TYPES = {
     "XML": "text/xml;charset=utf-8",
     "JSON": "application/json;charset=utf-8",
