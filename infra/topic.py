@@ -53,9 +53,14 @@ class CallbackTopic(pulumi.ComponentResource):
             f"{name}-subscription",
             topic_name=self.topic_name,
             subscription_name=args["subscription_name"],
+            # Arguments as documented by pulumi_alicloud 4.0.0 message/service_subscription.py:
+            # push_type one of http/queue/mpush/alisms/email; for http the endpoint is
+            # "an HTTP URL that starts with http:// or https://" (MNS pushes to https
+            # endpoints: aliyun-mns-python-sdk sample/topic/simple_https_notify_endpoint.py);
+            # notify_content_format XML/JSON/SIMPLIFIED, default XML: always say which;
+            # notify_strategy BACKOFF_RETRY (default) or EXPONENTIAL_DECAY_RETRY.
             push_type="http",
             endpoint=args["endpoint"],
-            # The provider defaults to XML (FACTS.md "MNS HTTP push"): always say which.
             notify_content_format=args["notify_content_format"],
             notify_strategy=args["notify_strategy"],
             opts=child,
