@@ -144,6 +144,18 @@ class _Dumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)
 
 
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # With allow_unicode, PyYAML writes NEL / LS / PS raw into a single-quoted
+    # scalar, where YAML line folding reads NEL back as a space: double quotes
+    # escape them (\N, \L, \P), so the flow gets the exact text configured.
+    if any(ch in data for ch in "\x85\u2028\u2029"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_str(data)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def dump_definition(doc: Mapping[str, Any]) -> str:
     """Deterministic YAML text of an FDL document (insertion order, no line wrapping)."""
     return yaml.dump(

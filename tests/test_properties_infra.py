@@ -1,0 +1,202 @@
+"""Properties of the flow definition builder and the least-privilege checker.
+
+For any settings the config accepts, the FDL text is byte-stable, reads back
+as the very document built, passes ``validate_callback_step`` and is run by the
+local interpreter (``localcloud/fdl.py``) with the same topic, timeout, retry,
+catch routes and catch steps. The policy builders never emit what
+``wildcard_violations`` flags, and any Allow statement with a ``*`` in an
+Action is flagged.
+"""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from infra import policies
+from infra.config import (
+    MAX_CAUSE,
+    MAX_RETRY_ATTEMPTS,
+    MAX_RETRY_INTERVAL_SECONDS,
+    MAX_TASK_TIMEOUT_SECONDS,
+    full_key,
+    settings_from_mapping,
+)
+from infra.flow_definition import build_flow_definition, flow_definition_document, validate_callback_step
+from localcloud import fdl
+
+PROPERTY = settings(max_examples=100, derandomize=True, database=None, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+# --------------------------------------------------------------------------- strategies
+
+topic_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9-]{0,254}", fullmatch=True)
+error_names = st.one_of(st.sampled_from(["FnF.ALL", "FnF.TaskTimeout", "CallbackOutputInvalid"]),
+                        st.from_regex(r"[A-Za-z0-9_.:-]{1,128}", fullmatch=True))
+error_lists = st.lists(error_names, min_size=1, max_size=3)
+
+
+@st.composite
+def retry_rules(draw: st.DrawFn) -> dict:
+    interval = draw(st.integers(1, MAX_RETRY_INTERVAL_SECONDS))
+    rule: dict = {"errors": draw(error_lists)}
+    if draw(st.booleans()):
+        rule["intervalSeconds"] = interval
+    if draw(st.booleans()):
+        rule["maxAttempts"] = draw(st.integers(1, MAX_RETRY_ATTEMPTS))
+    if draw(st.booleans()):
+        rule["multiplier"] = draw(st.one_of(st.integers(1, 100), st.floats(1, 100)))
+    if draw(st.booleans()):
+        rule["maxIntervalSeconds"] = draw(st.integers(rule.get("intervalSeconds", 1), MAX_RETRY_INTERVAL_SECONDS))
+    return rule
+
+
+# Any text, with the characters YAML treats specially (line breaks, BOM, quotes) made common.
+free_text = st.characters() | st.sampled_from("\x85\u2028\u2029\r\n\t\ufeff\x00'\"#:- ")
+statuses = st.text(free_text, min_size=1, max_size=256).filter(lambda s: not s.startswith("$"))
+catch_rules = st.one_of(
+    st.fixed_dictionaries({"errors": error_lists, "status": statuses}),
+    st.fixed_dictionaries({"errors": error_lists, "fail": st.fixed_dictionaries(
+        {"error": error_names}, optional={"cause": st.text(free_text, max_size=MAX_CAUSE // 8)})}),
+)
+
+
+@st.composite
+def config_values(draw: st.DrawFn) -> dict:
+    values = {"alicloud:region": "cn-hangzhou", full_key("topicName"): draw(topic_names),
+              full_key("taskTimeoutSeconds"): draw(st.integers(1, MAX_TASK_TIMEOUT_SECONDS))}
+    as_json = draw(st.booleans())  # Pulumi may hand structured config over as JSON text
+    for key, rules in (("taskRetry", retry_rules()), ("taskCatch", catch_rules)):
+        chosen = draw(st.lists(rules, max_size=3))
+        if chosen or draw(st.booleans()):
+            values[full_key(key)] = json.dumps(chosen) if as_json else chosen
+    return values
+
+
+# --------------------------------------------------------------------------- flow definition
+
+def _catching(status: str) -> dict:
+    return {"alicloud:region": "cn-hangzhou", full_key("topicName"): "t",
+            full_key("taskTimeoutSeconds"): 60, full_key("taskCatch"): [{"errors": ["FnF.ALL"], "status": status}]}
+
+
+@PROPERTY
+@given(values=config_values())
+@example(values=_catching("\x85"))  # NEL: read back as a space from a single-quoted YAML scalar
+@example(values=_catching("done\u2028now\u2029"))
+@example(values=_catching("a\r\nb"))
+def test_every_accepted_setting_gives_a_stable_valid_definition_the_interpreter_runs(values: dict) -> None:
+    settings_ = settings_from_mapping(values)
+    text = build_flow_definition(settings_)
+    # Byte-stable: again, and from settings parsed again from the same config.
+    assert build_flow_definition(settings_from_mapping(values)) == text
+    assert text.endswith("\n") and "\t" not in text
+    document = yaml.safe_load(text)
+    assert document == flow_definition_document(settings_)  # the text says exactly what was built
+    validate_callback_step(document)
+
+    flow = fdl.parse_flow(text)
+    task = flow.steps[0]
+    assert isinstance(task, fdl.TaskStep)
+    assert (task.name, task.topic, task.timeout_seconds) == (
+        "mns-topic-task", settings_.topic_name, settings_.task_timeout_seconds)
+    assert {(m.target, m.source) for m in task.input_mappings} >= {("taskToken", "$context.task.token")}
+    assert [(r.errors, r.interval_seconds, r.max_attempts, r.multiplier, r.max_interval_seconds)
+            for r in task.retry] == [
+        (rule.errors, rule.interval_seconds, rule.max_attempts, rule.multiplier, rule.max_interval_seconds)
+        for rule in settings_.task_retry]
+    assert len(flow.steps) == 1 + len(settings_.task_catch)
+    assert flow.after(task) is None  # success ends the flow, never runs into a catch step
+    for index, (route, rule) in enumerate(zip(task.catch, settings_.task_catch, strict=True), start=1):
+        assert route.errors == rule.errors and route.goto == f"catch-{index}"
+        step = flow.step(route.goto)
+        if rule.status is not None:
+            assert isinstance(step, fdl.PassStep) and flow.after(step) is None
+            assert fdl.apply_mappings(step.output_mappings, {}) == {"status": rule.status}
+        else:
+            assert isinstance(step, fdl.FailStep)
+            assert (step.error, step.cause) == (rule.fail_error, rule.fail_cause or "")
+    # The route the interpreter takes for each configured error is the first rule naming it.
+    for rule in settings_.task_catch:
+        for error in rule.errors:
+            first = next(i for i, r in enumerate(settings_.task_catch, start=1)
+                         if error in r.errors or "FnF.ALL" in r.errors)
+            assert fdl.catch_target(task, error) == f"catch-{first}"
+
+
+# --------------------------------------------------------------------------- policies
+
+regions = st.from_regex(r"[a-z]{2}(-[a-z]{1,10}){1,2}(-[0-9]{1,2})?", fullmatch=True)
+accounts = st.from_regex(r"[0-9]{1,32}", fullmatch=True)
+names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,60}", fullmatch=True)
+log_projects = st.from_regex(r"[a-z0-9][a-z0-9-]{1,20}[a-z0-9]", fullmatch=True)
+
+
+@PROPERTY
+@given(region=regions, account=accounts, topic=topic_names, flow=names, project=log_projects, store=names)
+def test_the_builders_never_emit_what_the_checker_flags(region: str, account: str, topic: str, flow: str,
+                                                        project: str, store: str) -> None:
+    arn = policies.topic_messages_arn(region, account, topic)
+    documents = [
+        policies.report_task_policy(),
+        policies.publish_policy(arn),
+        policies.publish_policy(region, account, topic),
+        policies.log_write_policy(region, account, project, store),
+        policies.start_execution_policy(region, account, flow),
+    ]
+    assert documents[1] == documents[2]
+    for text in documents:
+        assert policies.wildcard_violations(text) == [], text
+        assert policies.wildcard_violations(json.loads(text)) == []
+        assert policies.canonical_json(json.loads(text)) == text  # canonical: RAM's reformatting shows no diff
+
+
+action_parts = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=12)
+wild_actions = st.builds(lambda head, tail: f"{head}*{tail}", action_parts, action_parts)
+resources = st.one_of(st.sampled_from(["*", "acs:fnf:cn-hangzhou:1:flow/f", "acs:mns:*:*:/topics/t/messages"]),
+                      st.text(max_size=30))
+effects = st.one_of(st.sampled_from(["Allow", "allow", "ALLOW", "deny", "Deny ", ""]), st.text(max_size=6)).filter(
+    lambda effect: effect != "Deny")
+
+
+@st.composite
+def statements_with_a_wild_action(draw: st.DrawFn) -> dict:
+    actions = draw(st.lists(st.one_of(st.sampled_from(policies.REPORT_ACTIONS), action_parts), max_size=3))
+    actions.insert(draw(st.integers(0, len(actions))), draw(wild_actions))
+    statement = {"Action": actions[0] if len(actions) == 1 and draw(st.booleans()) else actions,
+                 "Resource": draw(st.one_of(resources, st.lists(resources, max_size=3)))}
+    if draw(st.booleans()):
+        statement["Effect"] = draw(effects)
+    return statement
+
+
+any_statement = st.dictionaries(st.sampled_from(["Action", "Effect", "Resource", "Condition"]),
+                                st.one_of(st.text(max_size=10), st.lists(st.text(max_size=10), max_size=2)),
+                                max_size=4)
+
+
+@PROPERTY
+@given(wild=statements_with_a_wild_action(), others=st.lists(any_statement, max_size=3), where=st.integers(0, 3),
+       as_text=st.booleans(), single=st.booleans())
+def test_any_allow_statement_with_a_wildcard_action_is_flagged(wild: dict, others: list, where: int,
+                                                               as_text: bool, single: bool) -> None:
+    statements = list(others)
+    where = min(where, len(statements))
+    statements.insert(where, wild)
+    body = wild if single and not others else statements
+    policy = {"Version": "1", "Statement": body}
+    problems = policies.wildcard_violations(json.dumps(policy) if as_text else policy)
+    index = 0 if body is wild else where
+    assert any(p.startswith(f"Statement[{index}]: wildcard action") for p in problems), problems
+
+
+@PROPERTY
+@given(statements=st.lists(any_statement, max_size=4), deny_wild=wild_actions)
+def test_the_checker_never_raises_and_skips_only_exact_deny(statements: list, deny_wild: str) -> None:
+    policy = {"Version": "1", "Statement": [*statements, {"Effect": "Deny", "Action": deny_wild, "Resource": "*"}]}
+    problems = policies.wildcard_violations(policy)
+    assert all(isinstance(p, str) and p for p in problems)
+    assert not any(p.startswith(f"Statement[{len(statements)}]") for p in problems)
