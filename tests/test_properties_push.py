@@ -63,7 +63,9 @@ def _task_message(token: object, body: object, extra: dict) -> str:
 
 task_messages = st.builds(
     _task_message,
-    st.one_of(tokens, json_scalars, st.just(""), st.just(" "), st.just("a b"), st.text(max_size=5)),
+    st.one_of(tokens, json_scalars, st.just(""), st.just(" "), st.just("a b"), st.text(max_size=5),
+              # Unpaired surrogates: json.dumps writes them as \ud800 escapes, as any JSON sender may.
+              st.builds(lambda a, b: a + b, tokens, st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF))),
     json_values,
     st.dictionaries(st.sampled_from(FIELD_NAMES), json_scalars, max_size=2),
 )
@@ -129,8 +131,33 @@ def test_parse_push_returns_a_task_or_names_the_bad_field(headers: dict, body: b
     assert notification.format in FORMATS
     assert isinstance(task.task_token, str) and task.task_token.strip() == task.task_token
     assert 0 < len(task.task_token) <= push.MAX_TOKEN_CHARS
+    task.task_token.encode("utf-8")  # FnF gets it as UTF-8: no unpaired surrogate
     # The message really is JSON carrying that token: nothing was guessed.
     assert json.loads(notification.message)["taskToken"] == task.task_token
+
+
+def test_a_token_with_an_unpaired_surrogate_is_a_bad_push_not_a_retry_forever() -> None:
+    body = json.dumps({"taskToken": "\ud800" + "a" * 30, "messageBody": 1}).encode()
+    with pytest.raises(BadPush, match="surrogate") as refused:
+        push.parse_push({}, body)
+    assert refused.value.field == "body.taskToken"
+    answer = app.handle(app.HttpRequest("POST", "/", {}, body), app.Invocation(CREDENTIALS, "cn-hangzhou"),
+                        NO_SIGNATURE, reporter_factory=FakeReporter(Outcome.REPORTED, []))
+    assert (answer.status, json.loads(answer.body)["error"]) == (400, "bad_push")
+
+
+def test_work_output_with_an_unpaired_surrogate_is_reported_as_invalid_output(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A work function echoing "\ud800" from the message body: deterministic, so
+    # the flow is told (CallbackOutputInvalid), not MNS asked to redeliver.
+    from mns_callback import work
+    monkeypatch.setattr(work, "load_work", lambda reference: lambda body, notification: {"echo": body})
+    calls: list = []
+    body = json.dumps({"taskToken": "tok-1", "messageBody": "\udfff"}).encode()
+    answer = app.handle(app.HttpRequest("POST", "/", {}, body), app.Invocation(CREDENTIALS, "cn-hangzhou"),
+                        NO_SIGNATURE, reporter_factory=FakeReporter(Outcome.REPORTED_FAILURE, calls))
+    assert calls[1:] == [("fail", "tok-1", "CallbackOutputInvalid")]
+    assert answer.status == 200
 
 
 def test_an_integer_too_long_for_python_is_a_bad_push_not_a_crash() -> None:

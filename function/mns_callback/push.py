@@ -203,4 +203,8 @@ def parse_task_message(message: str, field: str = "Message") -> TaskMessage:
         raise BadPush(f"{field}.taskToken", f"is {len(token)} characters; at most {MAX_TOKEN_CHARS} expected")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
         raise BadPush(f"{field}.taskToken", "contains whitespace or control characters")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in token):
+        # Only a JSON escape (\ud800) makes one; it cannot be sent to FnF as
+        # UTF-8, so the report would fail the same way on every redelivery.
+        raise BadPush(f"{field}.taskToken", "contains an unpaired surrogate (\\ud800-\\udfff)")
     return TaskMessage(task_token=token, message_body=document.get("messageBody"))

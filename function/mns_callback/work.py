@@ -55,6 +55,10 @@ def output_text(output: Any) -> str:
         text = json.dumps(dict(output), ensure_ascii=False, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise BadOutput(f"work function output is not JSON-serializable ({exc})") from None
-    if len(text.encode("utf-8")) > MAX_OUTPUT_BYTES:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # an unpaired surrogate, e.g. echoed from a "\ud800" escape
+        raise BadOutput("work function output is not valid Unicode text (unpaired surrogate)") from None
+    if size > MAX_OUTPUT_BYTES:
         raise BadOutput(f"work function output is larger than FnF's {MAX_OUTPUT_BYTES} bytes")
     return text
