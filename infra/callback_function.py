@@ -46,6 +46,8 @@ class CallbackFunctionArgs(TypedDict):
     """Seconds FC lets one invocation run."""
     verify_signature: bool
     """Whether the handler checks MNS push signatures (only turn off for local tests)."""
+    cert_url_prefixes: NotRequired[tuple[str, ...]]
+    """Signing-certificate URL prefixes the handler may trust; empty: the documented hosts."""
     log_project: NotRequired[str | None]
     """Simple Log Service project for the function's logs; with ``log_store``, or neither."""
     log_store: NotRequired[str | None]
@@ -140,7 +142,9 @@ class CallbackFunction(pulumi.ComponentResource):
             )
             grants.append(self.log_policy_attachment)
 
-        environment = function_environment(region, args["verify_signature"])
+        environment = function_environment(
+            region, args["verify_signature"], cert_url_prefixes=tuple(args.get("cert_url_prefixes") or ())
+        )
         # The function only runs once its role may report (no AccessDenied on a first push).
         after_grants = pulumi.ResourceOptions(parent=self, depends_on=grants)
 

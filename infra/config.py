@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 PROJECT = "mns-callback-flow"
 REGION_KEY = "alicloud:region"
@@ -34,6 +35,7 @@ PROJECT_KEYS: tuple[str, ...] = (
     "notifyStrategy",
     "notifyContentFormat",
     "verifySignature",
+    "signingCertUrlPrefixes",
     "logProject",
     "logStore",
 )
@@ -152,6 +154,7 @@ class Settings:
     notify_strategy: str
     notify_content_format: str
     verify_signature: bool
+    signing_cert_url_prefixes: tuple[str, ...]  # empty: the handler's documented default
     log_project: str | None
     log_store: str | None
 
@@ -223,6 +226,21 @@ def _choice(key: str, raw: object, choices: tuple[str, ...]) -> str:
 def _optional_text(key: str, raw: object) -> str | None:
     value = _text(key, raw).strip()
     return value or None
+
+
+def _cert_url_prefixes(key: str, raw: object) -> tuple[str, ...]:
+    """Extra trust for the handler's signature check, so held to what cannot widen it
+    by accident: https only, the host fixed by a trailing '/' (the handler's own rule
+    for MNS_CERT_URL_PREFIXES; a plain-HTTP or open-ended prefix would let anyone who
+    can serve a certificate forge pushes)."""
+    prefixes = tuple(p.strip() for p in _text(key, raw).split(",") if p.strip())
+    for prefix in prefixes:
+        parts = urlsplit(prefix)
+        if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
+            raise ConfigError(key, raw, f"{prefix!r} is not an https://host/ URL prefix")
+        if not parts.path.endswith("/") or parts.query or parts.fragment:
+            raise ConfigError(key, raw, f"{prefix!r} must end with '/' after the host and path")
+    return prefixes
 
 
 # ---- structured values: taskRetry / taskCatch --------------------------------
@@ -437,6 +455,9 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
             full_key("notifyContentFormat"), get("notifyContentFormat", "JSON"), NOTIFY_CONTENT_FORMATS
         ),
         verify_signature=_bool(full_key("verifySignature"), get("verifySignature", True)),
+        signing_cert_url_prefixes=_cert_url_prefixes(
+            full_key("signingCertUrlPrefixes"), get("signingCertUrlPrefixes", "")
+        ),
         log_project=log_project,
         log_store=log_store,
     )

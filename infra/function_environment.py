@@ -13,13 +13,24 @@ def fnf_endpoint(region: str) -> str:
     return f"https://{region}.fnf.aliyuncs.com"
 
 
-def function_environment(region: str, verify_signature: bool, *, endpoint: str | None = None) -> dict[str, str]:
+def function_environment(
+    region: str,
+    verify_signature: bool,
+    *,
+    cert_url_prefixes: tuple[str, ...] = (),
+    endpoint: str | None = None,
+) -> dict[str, str]:
     """``FNF_ENDPOINT``, ``MNS_VERIFY_SIGNATURE`` and ``ALIBABA_CLOUD_REGION`` for ``region``.
 
-    ``endpoint`` replaces the region's FnF endpoint (local stand-ins only).
+    ``MNS_CERT_URL_PREFIXES`` only when prefixes are configured: unset, the
+    handler trusts exactly the documented hosts for its region. ``endpoint``
+    replaces the region's FnF endpoint (local stand-ins only).
     """
-    return {
+    environment = {
         "FNF_ENDPOINT": endpoint or fnf_endpoint(region),
         "MNS_VERIFY_SIGNATURE": "true" if verify_signature else "false",
         "ALIBABA_CLOUD_REGION": region,
     }
+    if cert_url_prefixes:
+        environment["MNS_CERT_URL_PREFIXES"] = ",".join(cert_url_prefixes)
+    return environment

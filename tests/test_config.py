@@ -58,6 +58,7 @@ def test_defaults() -> None:
         notify_strategy="EXPONENTIAL_DECAY_RETRY",
         notify_content_format="JSON",
         verify_signature=True,
+        signing_cert_url_prefixes=(),
         log_project=None,
         log_store=None,
     )
@@ -167,6 +168,18 @@ def test_bad_notify_settings() -> None:
     rejected(full_key("notifyContentFormat"), "json", "notifyContentFormat", "JSON, XML, SIMPLIFIED")
 
 
+def test_signing_cert_url_prefixes() -> None:
+    s = settings(signingCertUrlPrefixes=" https://mns-cert.example.com/sg/ , https://mnstest.oss-cn-hangzhou.aliyuncs.com/")
+    assert s.signing_cert_url_prefixes == ("https://mns-cert.example.com/sg/", "https://mnstest.oss-cn-hangzhou.aliyuncs.com/")
+    key = full_key("signingCertUrlPrefixes")
+    rejected(key, "http://127.0.0.1:8080/", key, "'http://127.0.0.1:8080/' is not an https://host/ URL prefix")
+    rejected(key, "https:///certs/", key, "not an https://host/ URL prefix")
+    rejected(key, "https://user@certs.example.com/", key, "not an https://host/ URL prefix")
+    rejected(key, "https://certs.example.com", key, "must end with '/'")
+    rejected(key, "https://certs.example.com/x.pem", key, "must end with '/'")
+    rejected(key, "https://certs.example.com/?a=1/", key, "must end with '/'")
+
+
 def test_log_settings_come_together() -> None:
     rejected(full_key("logProject"), "my-logs", "mns-callback-flow:logStore", "together")
     rejected(full_key("logStore"), "store", "mns-callback-flow:logProject", "together")
@@ -270,7 +283,7 @@ BAD_VALUE = {
     "namePrefix": "-x", "topicName": "_x", "createTopic": "yes", "functionCompute": "4.0", "runtime": "go",
     "memorySize": "1", "functionTimeoutSeconds": "1", "taskTimeoutSeconds": "0", "taskRetry": "{",
     "taskCatch": "{", "notifyStrategy": "x", "notifyContentFormat": "x", "verifySignature": "x",
-    "logProject": "X", "logStore": "X",
+    "logProject": "X", "logStore": "X", "signingCertUrlPrefixes": "http://certs.example.com/",
 }
 
 

@@ -328,6 +328,14 @@ def test_settings_reach_the_resources() -> None:
     assert run.outputs["flowRoleArn"] == f"acs:ram::{ACCOUNT_ID}:role/orders-flow-role"
 
 
+@pytest.mark.parametrize("fc", ["3.0", "2.0"])
+def test_signing_cert_prefixes_reach_the_handler_environment(fc: str) -> None:
+    prefixes = "https://mns-cert.example.com/ap-southeast-1/,https://mnstest.oss-cn-hangzhou.aliyuncs.com/"
+    run = run_stack({"functionCompute": fc, "signingCertUrlPrefixes": prefixes}, region="ap-southeast-1")
+    function = run.one(T_V3_FUNCTION if fc == "3.0" else T_FUNCTION).inputs
+    assert function["environmentVariables"]["MNS_CERT_URL_PREFIXES"] == prefixes
+
+
 BAD_CONFIG = [
     ("functionCompute", "4.0", "mns-callback-flow:functionCompute"),
     ("runtime", "python2.7", "mns-callback-flow:runtime"),
