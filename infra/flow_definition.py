@@ -206,19 +206,29 @@ def _check_callback_task(step: Mapping[str, Any]) -> None:
         )
 
 
+def _list_field(step: Mapping[str, Any], key: str) -> list[Any]:
+    """``step[key]`` when it is a list (absent: empty); anything else is refused by name."""
+    value = step.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FlowDefinitionError(f"step {step['name']!r}: {key} must be a list, got {type(value).__name__}")
+    return value
+
+
 def _check_steps(steps: object, where: str) -> int:
     """Check one list of sibling steps; return how many callback tasks it holds."""
     if not isinstance(steps, list) or not steps:
         raise FlowDefinitionError(f"{where}: steps must be a non-empty list")
     names = [step.get("name") if isinstance(step, Mapping) else None for step in steps]
-    if None in names or len(set(names)) != len(names):
+    if not all(isinstance(name, str) and name for name in names) or len(set(names)) != len(names):
         raise FlowDefinitionError(f"{where}: every step needs a unique name, got {names!r}")
     found = 0
     for step in steps:
         if _is_callback_task(step):
             _check_callback_task(step)
             found += 1
-        for rule in step.get("catch") or []:
+        for rule in _list_field(step, "catch"):
             target = rule.get("goto") if isinstance(rule, Mapping) else None
             if target not in names:
                 raise FlowDefinitionError(
@@ -228,7 +238,7 @@ def _check_steps(steps: object, where: str) -> int:
         # Nested step lists: foreach `steps`, parallel `branches[].steps`,
         # choice `choices[].steps` and `default.steps` (FDL step reference).
         nested = [step] if "steps" in step else []
-        nested += list(step.get("branches") or []) + list(step.get("choices") or [])
+        nested += _list_field(step, "branches") + _list_field(step, "choices")
         nested += [step["default"]] if isinstance(step.get("default"), Mapping) else []
         for holder in nested:
             if isinstance(holder, Mapping) and "steps" in holder:

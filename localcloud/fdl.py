@@ -172,6 +172,14 @@ def _number(where: str, raw: Any, default: float, low: float) -> float:
     return float(raw)
 
 
+def _rules(where: str, raw: Any) -> list[Any]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise UnsupportedFlow(f"{where}: expected a list of rules, got {type(raw).__name__}")
+    return raw
+
+
 def _task(where: str, node: Mapping[str, Any]) -> TaskStep:
     _keys(where, node, {"type", "name", "resourceArn", "pattern", "timeoutSeconds", "inputMappings",
                         "outputMappings", "serviceParams", "retry", "catch", "end"},
@@ -191,7 +199,7 @@ def _task(where: str, node: Mapping[str, Any]) -> TaskStep:
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
         raise UnsupportedFlow(f"{where}.timeoutSeconds: expected a positive integer, got {timeout!r}")
     retry = []
-    for i, rule in enumerate(node.get("retry") or []):
+    for i, rule in enumerate(_rules(f"{where}.retry", node.get("retry"))):
         spot = f"{where}.retry[{i}]"
         if not isinstance(rule, Mapping):
             raise UnsupportedFlow(f"{spot}: expected an object")
@@ -206,7 +214,7 @@ def _task(where: str, node: Mapping[str, Any]) -> TaskStep:
                                   if rule.get("maxIntervalSeconds") is not None else None),
         ))
     catch = []
-    for i, rule in enumerate(node.get("catch") or []):
+    for i, rule in enumerate(_rules(f"{where}.catch", node.get("catch"))):
         spot = f"{where}.catch[{i}]"
         if not isinstance(rule, Mapping):
             raise UnsupportedFlow(f"{spot}: expected an object")

@@ -200,3 +200,60 @@ def test_the_checker_never_raises_and_skips_only_exact_deny(statements: list, de
     problems = policies.wildcard_violations(policy)
     assert all(isinstance(p, str) and p for p in problems)
     assert not any(p.startswith(f"Statement[{len(statements)}]") for p in problems)
+
+
+# --------------------------------------------------------------------------- hand-edited documents
+
+def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    """Every place in a document a value sits, as a path of keys and indexes."""
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+def _replaced(document: dict, path: tuple, value: object) -> dict:
+    copy = json.loads(json.dumps(document))
+    holder = copy
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = value
+    return copy
+
+
+yaml_leaves = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.floats(allow_nan=False),
+                        st.text(max_size=6), st.sampled_from(["$", "catch-1", "mns-topic-task", "FnF.ALL"]))
+yaml_trees = st.recursive(yaml_leaves, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.sampled_from(["steps", "name", "type", "errors", "goto", "target", "source", "x"]),
+                    inner, max_size=3)), max_leaves=8)
+SAMPLE_DOCUMENT = flow_definition_document(settings_from_mapping({
+    "alicloud:region": "cn-hangzhou", full_key("topicName"): "orders", full_key("taskTimeoutSeconds"): 60,
+    full_key("taskRetry"): [{"errors": ["FnF.TaskTimeout"], "maxIntervalSeconds": 9}],
+    full_key("taskCatch"): [{"errors": ["A"], "status": "gave up"}, {"errors": ["FnF.ALL"], "fail": {"error": "E"}}],
+}))
+SAMPLE_PATHS = _paths(SAMPLE_DOCUMENT)
+
+
+@settings(PROPERTY, max_examples=200)
+@given(where=st.sampled_from(SAMPLE_PATHS), value=yaml_trees)
+@example(where=("steps", 0, "catch"), value=5)
+@example(where=("steps", 0, "retry"), value=5)
+@example(where=("steps", 0, "name"), value=["a"])
+@example(where=("steps", 1, "name"), value={"x": None})
+@example(where=("steps", 0, "branches"), value=3)
+def test_a_hand_edited_definition_is_accepted_or_refused_with_a_reason(where: tuple, value: object) -> None:
+    from infra.flow_definition import FlowDefinitionError
+    document = _replaced(SAMPLE_DOCUMENT, where, value)
+    try:
+        validate_callback_step(document)
+    except FlowDefinitionError as exc:
+        assert str(exc)
+    try:
+        fdl.parse_flow(yaml.safe_dump(document))
+    except fdl.UnsupportedFlow as exc:
+        assert str(exc)
