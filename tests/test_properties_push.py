@@ -160,6 +160,31 @@ def test_work_output_with_an_unpaired_surrogate_is_reported_as_invalid_output(
     assert answer.status == 200
 
 
+def test_the_size_limits_are_inclusive() -> None:
+    message = json.dumps({"taskToken": "t" * push.MAX_TOKEN_CHARS, "messageBody": None})
+    body = message.encode() + b" " * (push.MAX_BODY_BYTES - len(message))  # JSON allows trailing blanks
+    assert len(push.parse_push({}, body)[1].task_token) == push.MAX_TOKEN_CHARS
+    with pytest.raises(BadPush) as refused:
+        push.parse_push({}, body + b" ")
+    assert (refused.value.field, refused.value.status) == ("body", 413)
+    with pytest.raises(BadPush, match="at most 8192") as refused:
+        push.parse_task_message(json.dumps({"taskToken": "t" * (push.MAX_TOKEN_CHARS + 1)}))
+    assert refused.value.field == "Message.taskToken"
+
+
+@pytest.mark.parametrize("token", ["abc\x7fdef", "abc\u3000def", "abc\u00a0def", "abc\x1fdef"])
+def test_a_token_with_delete_or_unicode_blanks_is_refused(token: str) -> None:
+    with pytest.raises(BadPush, match="whitespace or control"):
+        push.parse_task_message(json.dumps({"taskToken": token}))
+
+
+@pytest.mark.parametrize("wrap", [lambda m: json.dumps({"MessageId": "m", "Message": m}), lambda m: m,
+                                  lambda m: f"<Notification><Message>{m}</Message></Notification>"])
+def test_a_leading_byte_order_mark_is_tolerated_in_every_format(wrap) -> None:
+    body = ("\ufeff" + wrap('{"taskToken": "tok"}')).encode()
+    assert push.parse_push({}, body)[1].task_token == "tok"
+
+
 def test_an_integer_too_long_for_python_is_a_bad_push_not_a_crash() -> None:
     # Python refuses to parse integers of more than 4300 digits with a plain
     # ValueError (no .msg): it is a bad body, answered 400, not retried forever.
@@ -235,6 +260,8 @@ def _check_decision(answer: object) -> dict:
     document = json.loads(answer.body)
     assert isinstance(document, dict)
     assert ("result" in document) == (answer.status < 300) and ("error" in document) == (answer.status >= 300)
+    if answer.status >= 300:  # always says what went wrong, even when the cause gave no words
+        assert isinstance(document["message"], str) and document["message"].strip()
     assert answer.reason  # a real HTTP status
     return document
 

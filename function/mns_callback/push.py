@@ -77,7 +77,9 @@ def parse_notification(headers: Mapping[str, str], body: bytes) -> Notification:
             return _from_json_notification(document)
         return Notification(
             format="SIMPLIFIED",
-            message=text,
+            # A byte order mark is how the text was encoded, not message text:
+            # JSON refuses it, so it goes, as it does for the JSON and XML formats.
+            message=text.removeprefix("\ufeff"),
             message_id=headers.get("x-mns-message-id"),
             topic_name=headers.get("x-mns-topic-name"),
             publish_time=headers.get("x-mns-publish-time"),
