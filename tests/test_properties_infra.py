@@ -257,3 +257,30 @@ def test_a_hand_edited_definition_is_accepted_or_refused_with_a_reason(where: tu
         fdl.parse_flow(yaml.safe_dump(document))
     except fdl.UnsupportedFlow as exc:
         assert str(exc)
+
+
+@PROPERTY
+@given(timeout=st.one_of(st.integers(-5, 5), st.booleans(), st.floats(allow_nan=False), st.text(max_size=3),
+                         st.none(), st.integers(1, MAX_TASK_TIMEOUT_SECONDS)))
+def test_a_callback_step_needs_a_positive_integer_timeout(timeout: object) -> None:
+    from infra.flow_definition import FlowDefinitionError
+    document = _replaced(SAMPLE_DOCUMENT, ("steps", 0, "timeoutSeconds"), timeout)
+    if type(timeout) is int and timeout >= 1:
+        validate_callback_step(document)
+    else:
+        try:
+            validate_callback_step(document)
+        except FlowDefinitionError as exc:
+            assert "timeoutSeconds" in str(exc)
+        else:
+            raise AssertionError(f"timeoutSeconds={timeout!r} passed")
+
+
+@PROPERTY
+@given(arn=st.sampled_from(["acs:fc:cn-hangzhou:1:services/s.LATEST/functions/f", "acs:fnf:::flow/other",
+                            "acs:mnsx:::/topics/t/messages", "mns:::/topics/t/messages"]))
+def test_only_steps_publishing_to_mns_are_held_to_the_token_rule(arn: str) -> None:
+    # A waitForCallback task on another service reports its own way: no token mapping demanded.
+    document = json.loads(json.dumps(SAMPLE_DOCUMENT))
+    document["steps"].append({"type": "task", "name": "other", "resourceArn": arn, "pattern": "waitForCallback"})
+    validate_callback_step(document)
