@@ -284,3 +284,21 @@ def test_only_steps_publishing_to_mns_are_held_to_the_token_rule(arn: str) -> No
     document = json.loads(json.dumps(SAMPLE_DOCUMENT))
     document["steps"].append({"type": "task", "name": "other", "resourceArn": arn, "pattern": "waitForCallback"})
     validate_callback_step(document)
+
+
+@PROPERTY
+@given(region=regions, account=accounts, topic=topic_names, flow=names,
+       resource=st.sampled_from(["acs:mns:{r}:{a}:/topics/{t}/*", "acs:fnf:{r}:{a}:flow/{f}/*", "acs:fnf:{r}:{a}:flow/*",
+                                 "acs:fnf:{r}:{a}:flow/{f}/execution*", "acs:mns:{r}:{a}:/topics/*/messages",
+                                 "acs:fnf:{r}:{a}:*", "acs:fnf:{r}:{a}:/*",
+                                 "a*:fnf:{r}:{a}:"]))
+def test_a_trailing_star_is_narrow_only_below_a_named_flow_execution(region: str, account: str, topic: str,
+                                                                     flow: str, resource: str) -> None:
+    # `flow/<name>/execution/*` (one flow's executions) is the only wildcard resource the builders write;
+    # one level up (`/topics/<t>/*`, `flow/<name>/*`) reaches everything below a named resource.
+    statement = {"Effect": "Allow", "Action": ["fnf:DescribeExecution"],
+                 "Resource": resource.format(r=region, a=account, t=topic, f=flow)}
+    narrow = {**statement, "Resource": f"acs:fnf:{region}:{account}:flow/{flow}/execution/*"}
+    assert policies.wildcard_violations({"Version": "1", "Statement": [narrow]}) == []
+    problems = policies.wildcard_violations({"Version": "1", "Statement": [narrow, statement]})
+    assert [p.split(":")[0] for p in problems] == ["Statement[1]"], problems
