@@ -243,6 +243,7 @@ class FakeReporter:
 
     def fail(self, token: str, error: str, cause: str, deadline: float) -> report.ReportResult:
         self.calls.append(("fail", token, error))
+        self.cause = cause
         return report.ReportResult(self.outcome, 1, "Code")
 
 
@@ -383,3 +384,37 @@ def test_certificate_url_accepts_or_rejects_never_crashes(encoded: str) -> None:
         assert exc.problem.startswith(("x-mns-signing-cert-url", "signing certificate host"))
     else:
         assert url.startswith("http://127.0.0.1:1/") and base64.b64decode(encoded).decode() == url
+
+
+any_text = st.text(st.characters(), max_size=40) | st.builds(
+    lambda a, s: a + s, st.text(max_size=5), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF))
+
+
+@PROPERTY
+@given(error=st.one_of(any_text, st.integers(), st.none()), cause=st.one_of(any_text, st.none(), st.integers()))
+def test_whatever_a_work_function_fails_with_reaches_fnf_as_utf8(error: object, cause: object) -> None:
+    from unittest import mock
+
+    from mns_callback import TaskFailed, work
+
+    def failing(body: object, notification: object) -> dict:
+        raise TaskFailed(error, cause)
+
+    calls: list = []
+    reporter = FakeReporter(Outcome.REPORTED_FAILURE, calls)
+    body = json.dumps({"taskToken": "tok-1", "messageBody": None}).encode()
+    with mock.patch.object(work, "load_work", lambda reference: failing):
+        answer = app.handle(app.HttpRequest("POST", "/", {}, body), app.Invocation(CREDENTIALS, "cn-hangzhou"),
+                            NO_SIGNATURE, reporter_factory=reporter)
+    assert answer.status == 200 and [call[:2] for call in calls[1:]] == [("fail", "tok-1")]
+    sent_error = calls[1][2]
+    sent_error.encode("utf-8")
+    reporter.cause.encode("utf-8")
+    if "\\" not in str(error):  # the escape is visible, and nothing else changes
+        assert sent_error == str(error).encode("utf-8", "backslashreplace").decode()
+
+
+def test_a_task_failed_with_a_surrogate_keeps_it_visible_and_sendable() -> None:
+    from mns_callback import TaskFailed
+    failed = TaskFailed("Bad\ud800", "cause \udfff here")
+    assert (failed.error, failed.cause) == ("Bad\\ud800", "cause \\udfff here")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+def _sendable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class TaskFailed(Exception):
     """Raised by a work function: the task is reported with ReportTaskFailed.
 
@@ -15,6 +19,9 @@ class TaskFailed(Exception):
         # Text, whatever the work function passed (TaskFailed(404), cause=None):
         # a non-string here would fail the same way on every redelivery.
         error, cause = str(error), ("" if cause is None else str(cause))
+        # An unpaired surrogate (echoed from a "\ud800" JSON escape) cannot go to
+        # FnF as UTF-8 and would fail every redelivery: it is kept, escaped.
+        error, cause = _sendable(error), _sendable(cause)
         super().__init__(f"{error}: {cause}" if cause else error)
         self.error = error
         self.cause = cause
