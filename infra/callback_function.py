@@ -48,6 +48,8 @@ class CallbackFunctionArgs(TypedDict):
     """Whether the handler checks MNS push signatures (only turn off for local tests)."""
     cert_url_prefixes: NotRequired[tuple[str, ...]]
     """Signing-certificate URL prefixes the handler may trust; empty: the documented hosts."""
+    work: NotRequired[str | None]
+    """The work function, ``module:function`` in ``source_dir``; None: the built-in one."""
     log_project: NotRequired[str | None]
     """Simple Log Service project for the function's logs; with ``log_store``, or neither."""
     log_store: NotRequired[str | None]
@@ -114,6 +116,8 @@ class CallbackFunction(pulumi.ComponentResource):
         # The archive first: an unbuildable source fails before anything is registered.
         source_dir = Path(args.get("source_dir") or packaging.FUNCTION_DIR)
         packaging.require_entry_point(source_dir, HANDLER_FC3 if args["function_compute"] == "3.0" else HANDLER_FC2)
+        if args.get("work"):  # "module:function": a missing one would fail every push with a 500
+            packaging.require_entry_point(source_dir, args["work"].replace(":", "."), kind="work function")
         self.archive = packaging.build_archive(source_dir, args["runtime"])
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -143,7 +147,10 @@ class CallbackFunction(pulumi.ComponentResource):
             grants.append(self.log_policy_attachment)
 
         environment = function_environment(
-            region, args["verify_signature"], cert_url_prefixes=tuple(args.get("cert_url_prefixes") or ())
+            region,
+            args["verify_signature"],
+            cert_url_prefixes=tuple(args.get("cert_url_prefixes") or ()),
+            work=args.get("work"),
         )
         # The function only runs once its role may report (no AccessDenied on a first push).
         after_grants = pulumi.ResourceOptions(parent=self, depends_on=grants)

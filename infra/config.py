@@ -36,6 +36,7 @@ PROJECT_KEYS: tuple[str, ...] = (
     "notifyContentFormat",
     "verifySignature",
     "signingCertUrlPrefixes",
+    "callbackWork",
     "logProject",
     "logStore",
 )
@@ -155,6 +156,7 @@ class Settings:
     notify_content_format: str
     verify_signature: bool
     signing_cert_url_prefixes: tuple[str, ...]  # empty: the handler's documented default
+    callback_work: str | None  # ``module:function`` in function/; None: the built-in work
     log_project: str | None
     log_store: str | None
 
@@ -226,6 +228,17 @@ def _choice(key: str, raw: object, choices: tuple[str, ...]) -> str:
 def _optional_text(key: str, raw: object) -> str | None:
     value = _text(key, raw).strip()
     return value or None
+
+
+# ``module:function``, the handler's CALLBACK_WORK form (function/mns_callback/work.py).
+_WORK_REFERENCE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _work_reference(key: str, raw: object) -> str | None:
+    value = _optional_text(key, raw)
+    if value is not None and not _WORK_REFERENCE.fullmatch(value):
+        raise ConfigError(key, raw, "expected module:function of a module in function/, e.g. mywork:work")
+    return value
 
 
 def _cert_url_prefixes(key: str, raw: object) -> tuple[str, ...]:
@@ -458,6 +471,7 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
         signing_cert_url_prefixes=_cert_url_prefixes(
             full_key("signingCertUrlPrefixes"), get("signingCertUrlPrefixes", "")
         ),
+        callback_work=_work_reference(full_key("callbackWork"), get("callbackWork", "")),
         log_project=log_project,
         log_store=log_store,
     )

@@ -18,12 +18,14 @@ def function_environment(
     verify_signature: bool,
     *,
     cert_url_prefixes: tuple[str, ...] = (),
+    work: str | None = None,
     endpoint: str | None = None,
 ) -> dict[str, str]:
     """``FNF_ENDPOINT``, ``MNS_VERIFY_SIGNATURE`` and ``ALIBABA_CLOUD_REGION`` for ``region``.
 
     ``MNS_CERT_URL_PREFIXES`` only when prefixes are configured: unset, the
-    handler trusts exactly the documented hosts for its region. ``endpoint``
+    handler trusts exactly the documented hosts for its region. ``CALLBACK_WORK``
+    only when a work function is configured. ``endpoint``
     replaces the region's FnF endpoint (local stand-ins only).
     """
     environment = {
@@ -33,4 +35,6 @@ def function_environment(
     }
     if cert_url_prefixes:
         environment["MNS_CERT_URL_PREFIXES"] = ",".join(cert_url_prefixes)
+    if work:
+        environment["CALLBACK_WORK"] = work
     return environment

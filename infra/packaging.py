@@ -336,13 +336,13 @@ def build_archive(
     )
 
 
-def require_entry_point(source_dir: Path, handler: str) -> None:
+def require_entry_point(source_dir: Path, handler: str, kind: str = "handler") -> None:
     """Fail early, naming it, when ``handler`` (``module.function``) is not defined at the
     top level of ``source_dir/module.py``: FC would only say so on the first push."""
     module, _, function = handler.rpartition(".")
     path = Path(source_dir) / f"{module.replace('.', '/')}.py"
     if not module or not path.is_file():
-        raise PackagingError(f"handler {handler!r}: {path.name} not found in {Path(source_dir).name}/")
+        raise PackagingError(f"{kind} {handler!r}: {path.name} not found in {Path(source_dir).name}/")
     tree = ast.parse(path.read_bytes(), filename=str(path))
     defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for node in tree.body:
@@ -351,7 +351,7 @@ def require_entry_point(source_dir: Path, handler: str) -> None:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
     if function not in defined:
-        raise PackagingError(f"handler {handler!r}: {path.name} defines no top-level {function!r}")
+        raise PackagingError(f"{kind} {handler!r}: {path.name} defines no top-level {function!r}")
 
 
 def write_archive(archive: CodeArchive, build_dir: Path = BUILD_DIR) -> Path:

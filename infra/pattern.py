@@ -67,6 +67,7 @@ class CallbackPattern(pulumi.ComponentResource):
                 "timeout": settings.function_timeout_seconds,
                 "verify_signature": settings.verify_signature,
                 "cert_url_prefixes": settings.signing_cert_url_prefixes,
+                "work": settings.callback_work,
                 "log_project": settings.log_project,
                 "log_store": settings.log_store,
                 **({"source_dir": args["source_dir"]} if "source_dir" in args else {}),

@@ -60,11 +60,13 @@ def function_environment(settings: Settings, fnf_url: str, cert_prefix: str) -> 
     """The variables the stack gives the function (infra/function_environment.py), made local.
 
     ``FNF_ENDPOINT`` points at the local endpoint instead of the region's, and
-    ``MNS_CERT_URL_PREFIXES`` admits the local certificate server, which the
-    deployed function never needs (it trusts the documented MNS hosts).
+    ``MNS_CERT_URL_PREFIXES`` admits only the local certificate server (the
+    stack's ``signingCertUrlPrefixes`` name cloud hosts, which no local push uses).
     """
     return {
-        **stack_function_environment(settings.region, settings.verify_signature, endpoint=fnf_url),
+        **stack_function_environment(
+            settings.region, settings.verify_signature, work=settings.callback_work, endpoint=fnf_url
+        ),
         "MNS_CERT_URL_PREFIXES": cert_prefix,
     }
 

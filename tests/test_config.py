@@ -59,6 +59,7 @@ def test_defaults() -> None:
         notify_content_format="JSON",
         verify_signature=True,
         signing_cert_url_prefixes=(),
+        callback_work=None,
         log_project=None,
         log_store=None,
     )
@@ -180,6 +181,14 @@ def test_signing_cert_url_prefixes() -> None:
     rejected(key, "https://certs.example.com/?a=1/", key, "must end with '/'")
 
 
+def test_callback_work() -> None:
+    assert settings(callbackWork="orders.work:handle").callback_work == "orders.work:handle"
+    assert settings(callbackWork="").callback_work is None
+    key = full_key("callbackWork")
+    for bad in ("mywork", "mywork:", ":work", "my-work:work", "mywork:work:x", "mywork:work()"):
+        rejected(key, bad, key, "expected module:function of a module in function/")
+
+
 def test_log_settings_come_together() -> None:
     rejected(full_key("logProject"), "my-logs", "mns-callback-flow:logStore", "together")
     rejected(full_key("logStore"), "store", "mns-callback-flow:logProject", "together")
@@ -284,6 +293,7 @@ BAD_VALUE = {
     "memorySize": "1", "functionTimeoutSeconds": "1", "taskTimeoutSeconds": "0", "taskRetry": "{",
     "taskCatch": "{", "notifyStrategy": "x", "notifyContentFormat": "x", "verifySignature": "x",
     "logProject": "X", "logStore": "X", "signingCertUrlPrefixes": "http://certs.example.com/",
+    "callbackWork": "mywork.work",
 }
 
 

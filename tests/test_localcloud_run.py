@@ -67,7 +67,8 @@ def test_task_failure_ends_the_execution_failed_with_error_and_cause(tmp_path, m
         def work(message_body, notification):
             raise TaskFailed("Work.DiskFull", "no space left for " + str(message_body))
     """)
-    with LocalStack(settings(), extra_environment={"CALLBACK_WORK": work}) as stack:
+    # Named in the stack's config, as a deployment names it: callbackWork -> CALLBACK_WORK.
+    with LocalStack(settings(f"callbackWork={work}")) as stack:
         outcome = run_one(stack, DEMO)
         [call] = stack.fnf.calls_of("ReportTaskFailed")
     assert outcome.status == "Failed"

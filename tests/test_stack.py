@@ -6,6 +6,7 @@ import base64
 import contextvars
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import yaml
 from infra.callback_function import CallbackFunction
 from infra.config import ConfigError
 from infra.offline_cloud import ACCOUNT_ID, OfflineCloud, RecordingMonitor, run_offline
-from infra.packaging import PROJECT_DIR, crc64_xz
+from infra.packaging import PROJECT_DIR, PackagingError, crc64_xz
 from infra.policies import REPORT_ACTIONS, wildcard_violations
 from tests.mocks import (
     COMPONENT,
@@ -326,6 +327,16 @@ def test_settings_reach_the_resources() -> None:
     assert yaml.safe_load(run.one(T_FLOW).inputs["definition"])["steps"][0]["timeoutSeconds"] == 90
     assert run.outputs["region"] == "ap-southeast-1"
     assert run.outputs["flowRoleArn"] == f"acs:ram::{ACCOUNT_ID}:role/orders-flow-role"
+
+
+def test_a_configured_work_function_reaches_the_handler_and_must_exist() -> None:
+    run = run_stack({"callbackWork": "mns_callback.work:default_work"})
+    assert run.one(T_V3_FUNCTION).inputs["environmentVariables"]["CALLBACK_WORK"] == "mns_callback.work:default_work"
+    assert "CALLBACK_WORK" not in run_stack({}).one(T_V3_FUNCTION).inputs["environmentVariables"]
+    for missing, problem in (("mywork:work", "mywork.py not found in function/"),
+                             ("mns_callback.work:nothing", "work.py defines no top-level 'nothing'")):
+        with pytest.raises(PackagingError, match=f"work function .*{re.escape(problem)}"):
+            run_stack({"callbackWork": missing})
 
 
 @pytest.mark.parametrize("fc", ["3.0", "2.0"])
