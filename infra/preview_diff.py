@@ -35,7 +35,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TextIO
+from typing import Literal, NoReturn, TextIO
 
 EXIT_NO_CHANGE = 0
 EXIT_ERROR = 1
@@ -347,9 +347,18 @@ def diff_against_file(base_path: str, head: dict, out: TextIO, err: TextIO) -> i
     return exit_code(diff)
 
 
+class DiffArgumentParser(argparse.ArgumentParser):
+    """Usage errors exit ``EXIT_ERROR``: argparse's own 2 means "changes" here, and a
+    CI step that trusts the exit code would read a typo as a diff to post."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m infra.preview_diff BASE.json HEAD.json``: diff two saved renders."""
-    parser = argparse.ArgumentParser(
+    parser = DiffArgumentParser(
         prog="python -m infra.preview_diff",
         description="Compare two renders of python -m infra.synth, preview-style. "
         "Exit 0: no change, 2: changes, 1: error.",

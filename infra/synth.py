@@ -24,6 +24,7 @@ from typing import Any
 
 from infra.config import PROJECT, ConfigError, settings_from_mapping
 from infra.packaging import PackagingError
+from infra.preview_diff import DiffArgumentParser
 from infra.stack_config import StackConfigError, read_stack_config
 
 # What a user can get wrong in config or in the function's source: reported as
@@ -68,7 +69,7 @@ def dumps(document: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = DiffArgumentParser(
         prog="python -m infra.synth", description="Render the stack's desired state offline as JSON."
     )
     parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to use (default: dev)")

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the injected faults")
     run.add_argument("--json", action="store_true", help="print a JSON document instead of text")
     run.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE, metavar="X",
-                     help="cloud seconds per local second for timeouts and retries "
+                     help="local seconds per cloud second for timeouts and retries "
                      f"(default {DEFAULT_TIME_SCALE})")
     run.add_argument("--verbose", action="store_true",
                      help="show the function's and the SDK's log lines on stderr")
@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
     except (ConfigError, StackConfigError) as err:
-        print(f"error: config: {err}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)  # the message names the config key
     except fdl.UnsupportedFlow as err:
         print(f"error: the flow definition cannot run locally: {err}", file=sys.stderr)
     except OSError as err:

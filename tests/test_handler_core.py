@@ -6,6 +6,7 @@ import base64
 import json
 import sys
 import time
+from http import HTTPStatus
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -260,7 +261,7 @@ def test_wsgi_adapter_refuses_oversized_content_length_before_reading() -> None:
     seen: dict = {}
     body = index.wsgi_handler({"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(10 ** 9), "wsgi.input": Exploding()},
                               lambda status, headers: seen.update(status=status))
-    assert seen["status"] == "413 Request Entity Too Large"
+    assert seen["status"] == f"413 {HTTPStatus(413).phrase}"  # the phrase varies by Python version
     assert json.loads(b"".join(body))["error"] == "too_large"
     index.wsgi_handler({"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "abc", "wsgi.input": Exploding()},
                        lambda status, headers: seen.update(status=status))

@@ -291,3 +291,16 @@ def test_readme_example_is_the_real_output(capsys, base_render_file):
     code, out, _ = _synth(capsys, *argv, "--diff", str(base_render_file))
     assert code == 2
     assert out == match.group(2), "README's example differs from python -m infra.synth " + match.group(1)
+
+
+@pytest.mark.parametrize("args", [
+    ("infra.preview_diff", "only-one.json"),
+    ("infra.preview_diff", "a.json", "b.json", "--unknown"),
+    ("infra.synth", "--diff"),
+])
+def test_a_usage_error_exits_1_not_the_changes_code(args):
+    """argparse exits 2 on a usage error, which these CLIs reserve for "changes"."""
+    ran = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert ran.returncode == 1, (ran.returncode, ran.stderr)
+    assert "usage:" in ran.stderr and "error:" in ran.stderr
