@@ -3,7 +3,7 @@
 ``handler(event, context)`` is the FC 3.0 HTTP-trigger entry (event = JSON
 bytes, answer = ``{"statusCode", "headers", "isBase64Encoded", "body"}``);
 ``wsgi_handler(environ, start_response)`` is the FC 2.0 one
-(``environ['fc.context']``). See FACTS.md "Function Compute".
+(``environ['fc.context']``). See docs/platform-facts.md "Function Compute".
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from infra.ram_grants import grant, service_role
 TYPE_TOKEN = "mns-callback-flow:index:CallbackFunction"
 FC_PRINCIPAL = "fc.aliyuncs.com"
 TRIGGER_NAME = "http"
-# Entry points of function/index.py (DESIGN.md "Fixed interfaces").
+# Entry points of function/index.py (docs/design.md "Fixed interfaces").
 HANDLER_FC3 = "index.handler"
 HANDLER_FC2 = "index.wsgi_handler"
 
@@ -62,7 +62,7 @@ def http_trigger_config(function_compute: str) -> str:
     """The HTTP trigger's config JSON.
 
     MNS cannot sign FC requests, so the trigger is anonymous and the handler's
-    MNS signature check is the authentication (FACTS.md); only POST is allowed.
+    MNS signature check is the authentication (docs/platform-facts.md); only POST is allowed.
     FC 3.0 adds ``disableURLInternet: false`` (API 2023-03-30 HTTPTriggerConfig):
     MNS pushes over the Internet.
 

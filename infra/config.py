@@ -42,15 +42,15 @@ PROJECT_KEYS: tuple[str, ...] = (
 )
 
 FUNCTION_COMPUTE_VERSIONS = ("3.0", "2.0")
-# FACTS.md "Python runtimes": python3.10 is GA everywhere (the safe default),
+# docs/platform-facts.md "Python runtimes": python3.10 is GA everywhere (the safe default),
 # python3.9 older, python3.12 in public preview in some regions.
 RUNTIMES = ("python3.10", "python3.9", "python3.12")
-# MNS subscription NotifyStrategy values (FACTS.md "MNS HTTP push").
+# MNS subscription NotifyStrategy values (docs/platform-facts.md "MNS HTTP push").
 NOTIFY_STRATEGIES = ("EXPONENTIAL_DECAY_RETRY", "BACKOFF_RETRY")
 # MNS subscription NotifyContentFormat values; the handler parses all three.
 NOTIFY_CONTENT_FORMATS = ("JSON", "XML", "SIMPLIFIED")
 
-# MNS answers a push as failed unless a 2xx arrives within 5 s (FACTS.md "MNS
+# MNS answers a push as failed unless a 2xx arrives within 5 s (docs/platform-facts.md "MNS
 # HTTP push"); the function's timeout must leave room beyond that budget, or FC
 # kills a handler that is still allowed to answer.
 MNS_ANSWER_BUDGET_SECONDS = 5
@@ -65,7 +65,7 @@ DEFAULT_MEMORY_MB = 256
 # Serverless Workflow: a flow execution lasts at most one year ("Integrate
 # Serverless Workflow", help.aliyun.com document 149829), so a task step cannot
 # usefully wait longer. No default timeout exists for waitForCallback
-# (FACTS.md), so we always set one.
+# (docs/platform-facts.md), so we always set one.
 MAX_TASK_TIMEOUT_SECONDS = 365 * 24 * 3600
 DEFAULT_TASK_TIMEOUT_SECONDS = 3600
 # FDL task step `retry` (help.aliyun.com document 122494 "Task steps"):
@@ -73,7 +73,7 @@ DEFAULT_TASK_TIMEOUT_SECONDS = 3600
 # maxAttempts default 3; multiplier default 2.
 MAX_RETRY_INTERVAL_SECONDS = 86400
 MAX_RETRY_ATTEMPTS = 100  # not a platform limit: a guard against typos
-# ReportTaskFailed: `Error` 1-128 chars, `Cause` at most 4096 (FACTS.md); a
+# ReportTaskFailed: `Error` 1-128 chars, `Cause` at most 4096 (docs/platform-facts.md); a
 # catch rule's error names and a generated fail step use the same bounds.
 MAX_ERROR_NAME = 128
 MAX_CAUSE = 4096

@@ -8,10 +8,10 @@ Document: `version: v1`, `type: flow`, `steps: [...]` (no flow-level mappings,
 so the flow's output is its `$local`: the output of the one step that produced
 output on the path taken).
 
-Step 1, always (DESIGN.md), keys in this order:
+Step 1, always (docs/design.md), keys in this order:
   - `type: task`, `name: mns-topic-task`
   - `resourceArn: acs:mns:::/topics/<topic>/messages` (empty region/account =
-    the flow's own; FACTS.md, docs 157027 / 130496)
+    the flow's own; docs/platform-facts.md, docs 157027 / 130496)
   - `pattern: waitForCallback`
   - `timeoutSeconds: <int>` (always: no default is documented for
     waitForCallback); on expiry the step fails with error `FnF.TaskTimeout`
@@ -62,7 +62,7 @@ class FlowDefinitionError(ValueError):
 
 
 def topic_resource_arn(topic_name: str) -> str:
-    """ARN a task step publishes to (FACTS.md: empty region/account = the flow's own)."""
+    """ARN a task step publishes to (docs/platform-facts.md: empty region/account = the flow's own)."""
     return f"acs:mns:::/topics/{topic_name}/messages"
 
 

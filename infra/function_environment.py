@@ -2,14 +2,14 @@
 
 Pure, so the deployed function (``infra/callback_function.py``) and the local
 run (``localcloud/run.py``) set the handler up from one definition; the names
-are the handler's fixed interface (DESIGN.md, ``function/mns_callback/settings.py``).
+are the handler's fixed interface (docs/design.md, ``function/mns_callback/settings.py``).
 """
 
 from __future__ import annotations
 
 
 def fnf_endpoint(region: str) -> str:
-    """The region's public FnF endpoint, https (FACTS.md: the SDK would guess plain HTTP)."""
+    """The region's public FnF endpoint, https (docs/platform-facts.md: the SDK would guess plain HTTP)."""
     return f"https://{region}.fnf.aliyuncs.com"
 
 

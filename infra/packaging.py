@@ -46,7 +46,7 @@ ENTRY_MODULE = "index.py"
 
 # CRC-64/XZ (a.k.a. CRC-64/GO-ECMA): the ECMA-182 polynomial, reflected, with
 # all-ones init and final xor. FC's ``checksum`` / ``code_checksum`` is this CRC
-# of the zip as an unsigned decimal (FACTS.md; the OSS/FC "x-oss-hash-crc64ecma").
+# of the zip as an unsigned decimal (docs/platform-facts.md; the OSS/FC "x-oss-hash-crc64ecma").
 CRC64_XZ = crc.Configuration(
     width=64,
     polynomial=0x42F0E1EBA9EA3693,
@@ -69,7 +69,7 @@ def _names(*names: str) -> frozenset[str]:
 
 
 # What each FC Python runtime preinstalls, as far as it matters to vendoring
-# (FC docs "Python runtime" / "runtime overview", via FACTS.md). Names marked
+# (FC docs "Python runtime" / "runtime overview", via docs/platform-facts.md). Names marked
 # "inferred" are dependencies of a documented package, so they are present too.
 _PYTHON3_10_ERA = _names(
     "oss2", "tablestore", "aliyun-fc2", "aliyun-mns", "requests",

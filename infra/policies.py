@@ -2,7 +2,7 @@
 
 Pure functions returning compact canonical JSON (sorted keys, no spaces): the RAM
 API reformats the documents it stores, and a canonical form keeps Pulumi from
-seeing a perpetual diff (pulumi-alicloud issue 1176, FACTS.md "RAM").
+seeing a perpetual diff (pulumi-alicloud issue 1176, docs/platform-facts.md "RAM").
 
 `wildcard_violations` is the checker the tests and the policy pack share.
 """
@@ -83,7 +83,7 @@ def topic_messages_arn(region: str, account_id: str, topic_name: str) -> str:
 
 
 def flow_arn(region: str, account_id: str, flow_name: str) -> str:
-    """`acs:fnf:<region>:<account>:flow/<name>` (FACTS.md "RAM")."""
+    """`acs:fnf:<region>:<account>:flow/<name>` (docs/platform-facts.md "RAM")."""
     region, account_id = _scope(region, account_id)
     return f"acs:fnf:{region}:{account_id}:flow/{_check('flow_name', flow_name, _NAME, 'a flow name')}"
 
@@ -100,7 +100,7 @@ def logstore_arn(region: str, account_id: str, log_project: str, log_store: str)
 
 
 def trust_policy(service: str) -> str:
-    """Let one Alibaba Cloud service assume the role (FACTS.md "RAM" trust principals)."""
+    """Let one Alibaba Cloud service assume the role (docs/platform-facts.md "RAM" trust principals)."""
     if service not in TRUSTED_SERVICES:
         raise PolicyError(f"service={service!r}: expected one of {', '.join(TRUSTED_SERVICES)}")
     return canonical_json({

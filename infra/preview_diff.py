@@ -3,7 +3,7 @@
 `pulumi preview --diff` needs a cloud account, the CLI and the provider
 plugin; a pull request's reviewer needs the same picture without any of them.
 This module compares two renders of ``python -m infra.synth`` (the shape fixed
-in DESIGN.md: ``{"project", "stack", "resources": [{"type", "name", "parent",
+in docs/design.md: ``{"project", "stack", "resources": [{"type", "name", "parent",
 "inputs", "dependsOn"}], "outputs"}``) and prints what would be created,
 updated and deleted, and for each update the input paths that change.
 
@@ -107,7 +107,7 @@ class RenderDiff:
 
 
 def validate_render(render: object, label: str = "render") -> dict:
-    """Return ``render`` if it has the DESIGN.md shape, else raise naming the field."""
+    """Return ``render`` if it has the docs/design.md shape, else raise naming the field."""
     if not isinstance(render, dict):
         raise RenderFileError(f"{label}: expected a JSON object, got {type(render).__name__}")
     resources = render.get("resources")

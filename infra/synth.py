@@ -8,7 +8,7 @@ overrides), and prints every resource as the provider would receive it plus
 the stack outputs, as sorted JSON: the same source and config give the same
 bytes.
 
-Shape (DESIGN.md): ``{"project", "stack", "resources": [{"type", "name",
+Shape (docs/design.md): ``{"project", "stack", "resources": [{"type", "name",
 "parent", "inputs", "dependsOn"}], "outputs"}``; resources sorted by type then
 name; ``parent`` is ``"type::name"`` or null for the stack's top level.
 """

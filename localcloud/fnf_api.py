@@ -51,7 +51,7 @@ API_VERSION = "2019-03-15"
 # POP gateways refuse a Timestamp more than 15 minutes away from their clock
 # (InvalidTimeStamp.Expired, OpenAPI common error codes).
 TIMESTAMP_WINDOW_SECONDS = 15 * 60
-# FnF limit: event data (a step's input/output) up to 32 KiB (FACTS.md, limits).
+# FnF limit: event data (a step's input/output) up to 32 KiB (docs/platform-facts.md, limits).
 MAX_EVENT_BYTES = 32 * 1024
 MAX_ERROR_CHARS = 128
 MAX_CAUSE_CHARS = 4096

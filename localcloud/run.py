@@ -133,7 +133,7 @@ class LocalStack:
         self.fc = stack.enter_context(FcRuntime(
             source_dir=self.source_dir, fc_version=s.function_compute,
             credentials=self.function_credentials,
-            # FACTS.md: the python3.12 runtime has no context.credentials.
+            # docs/platform-facts.md: the python3.12 runtime has no context.credentials.
             context_credentials=s.runtime != "python3.12", region=s.region,
             function=FunctionMeta(name=s.function_name, timeout=s.function_timeout_seconds,
                                   memory=s.memory_size,

@@ -19,7 +19,7 @@ import yaml
 
 from infra.policies import wildcard_violations
 
-# Type tokens (FACTS.md "Type tokens"; pulumi-alicloud 4.0.0 schema).
+# Type tokens (docs/platform-facts.md "Type tokens"; pulumi-alicloud 4.0.0 schema).
 RAM_POLICY = "alicloud:ram/policy:Policy"
 RAM_ROLE = "alicloud:ram/role:Role"
 FNF_FLOW = "alicloud:fnf/flow:Flow"
@@ -112,7 +112,7 @@ def _task_steps(steps: object) -> Iterable[Mapping[str, Any]]:
 def callback_timeouts(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
     """waitForCallback task steps without a positive integer ``timeoutSeconds``.
 
-    No default timeout is documented for waitForCallback (FACTS.md): without
+    No default timeout is documented for waitForCallback (docs/platform-facts.md): without
     one, a lost callback leaves the execution waiting indefinitely.
     """
     if type_token != FNF_FLOW:
@@ -161,7 +161,7 @@ def code_checksum(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
     """FC code that is not an archive with a CRC-64 checksum.
 
     The checksum lets FC reject a corrupted upload and makes a code change show
-    as one changed value in review (FACTS.md, pulumi-alicloud 4.0.0 args).
+    as one changed value in review (docs/platform-facts.md, pulumi-alicloud 4.0.0 args).
     """
     if type_token not in _CODE_FIELDS:
         return []

@@ -1,4 +1,4 @@
-"""A small hand-written render in the shape DESIGN.md fixes for ``infra.synth``.
+"""A small hand-written render in the shape docs/design.md fixes for ``infra.synth``.
 
 Used where a test needs a render it can edit freely (the preview diff's own
 cases); the real render from ``infra.synth.render`` is used alongside it.

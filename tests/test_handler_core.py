@@ -109,7 +109,7 @@ def test_fnf_codes_map_to_outcomes(code: str, status: int, outcome: Outcome, ret
 
 
 def test_timeouts_fit_the_mns_window() -> None:
-    # MNS waits 5 s for a 2xx (FACTS.md); the report budget and one attempt must fit in it.
+    # MNS waits 5 s for a 2xx (docs/platform-facts.md); the report budget and one attempt must fit in it.
     assert report.REPORT_DEADLINE_SECONDS < 5.0
     assert report.CONNECT_TIMEOUT_SECONDS + report.READ_TIMEOUT_SECONDS < report.REPORT_DEADLINE_SECONDS
 

@@ -84,7 +84,7 @@ def fake_distribution(site: Path, name: str, files: dict[str, bytes], record_has
 
 
 def test_checksum_is_crc64_xz_known_answer() -> None:
-    # FACTS.md check value, and the standard CRC-64/XZ check of "123456789".
+    # docs/platform-facts.md check value, and the standard CRC-64/XZ check of "123456789".
     assert crc64_xz(b"print('hello')") == 4270285996107335518
     assert crc64_xz(b"123456789") == 0x995DC9BBDF1939FA
     assert crc64_xz(b"") == 0
@@ -207,7 +207,7 @@ def test_write_archive_is_content_addressed(source: Path, tmp_path: Path) -> Non
 
 
 # Among the packages this environment has, what each FC runtime preinstalls
-# (FACTS.md "Python runtimes": python3.12 has pyOpenSSL, so cryptography, but no
+# (docs/platform-facts.md "Python runtimes": python3.12 has pyOpenSSL, so cryptography, but no
 # aliyun-python-sdk-core).
 RUNTIME_PACKAGES = {
     "python3.10": ["aliyunsdkcore", "jmespath", "cryptography", "cffi", "pycparser"],

@@ -23,7 +23,7 @@ REGION, ACCOUNT = "cn-hangzhou", "1234567890123456"
 
 
 def test_trust_policy_exact() -> None:
-    # FACTS.md gives this document for the function role, byte for byte.
+    # docs/platform-facts.md gives this document for the function role, byte for byte.
     assert trust_policy("fc.aliyuncs.com") == (
         '{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"Service":["fc.aliyuncs.com"]}}],'
         '"Version":"1"}'

@@ -42,7 +42,7 @@ def account_root(account_id: str) -> str:
 
 
 def trust_policy(principal: str, key: str = "trustedPrincipal") -> str:
-    """Compact, key-sorted trust document (the RAM API reformats anything else: FACTS.md)."""
+    """Compact, key-sorted trust document (the RAM API reformats anything else: docs/platform-facts.md)."""
     if not _PRINCIPAL.fullmatch(principal or ""):
         raise ConsumerConfigError(
             f"{key}={principal!r}: expected acs:ram::<account>:root, "

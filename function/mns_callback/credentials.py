@@ -4,7 +4,7 @@ FC passes them on ``context.credentials`` / ``context.region`` (FC 3.0 event
 handlers and FC 2.0 ``environ['fc.context']``); the python3.12 runtime has no
 ``context.credentials``, but every runtime sets ``ALIBABA_CLOUD_ACCESS_KEY_ID``,
 ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` and ``ALIBABA_CLOUD_SECURITY_TOKEN``
-(FC docs "Python runtime"; FACTS.md).
+(FC docs "Python runtime"; docs/platform-facts.md).
 """
 
 from __future__ import annotations

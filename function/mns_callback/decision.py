@@ -2,7 +2,7 @@
 
 This is the one place that maps outcomes to statuses. MNS treats any 2xx
 within 5 s as delivered and redelivers anything else under the subscription's
-notify strategy (FACTS.md "MNS HTTP push"):
+notify strategy (docs/platform-facts.md "MNS HTTP push"):
 
 * 2xx handled: the task was reported, or FnF says it was already reported or
   its token is no longer valid, so a redelivery could never do more.

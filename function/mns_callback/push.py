@@ -1,12 +1,12 @@
 """Pure parsing of an MNS HTTP push into a notification and its task message.
 
-MNS pushes one of three notify formats (MNS docs "HTTP endpoint"; FACTS.md):
+MNS pushes one of three notify formats (MNS docs "HTTP endpoint"; docs/platform-facts.md):
 JSON ``{"TopicOwner", "TopicName", "Subscriber", "SubscriptionName",
 "MessageId", "Message", "MessageMD5", "MessageTag", "PublishTime"}``, XML
 ``<Notification xmlns="http://mns.aliyuncs.com/doc/v1/">`` with the same
 children, or SIMPLIFIED: the raw message as the body, metadata in ``x-mns-*``
 headers. The flow publishes ``serviceParams.MessageBody: $``, so the message is
-the JSON text ``{"messageBody": ..., "taskToken": "..."}`` (DESIGN.md).
+the JSON text ``{"messageBody": ..., "taskToken": "..."}`` (docs/design.md).
 """
 
 from __future__ import annotations

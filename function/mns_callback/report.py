@@ -2,7 +2,7 @@
 
 The SDK defaults (connect 5 s + read 10 s, plain HTTP, endpoint resolved to
 ``fnf.<region>.aliyuncs.com`` outside four regions, no retries for fnf) do not
-fit an MNS push, which must be answered within 5 s (FACTS.md). So the endpoint
+fit an MNS push, which must be answered within 5 s (docs/platform-facts.md). So the endpoint
 and https are set explicitly, timeouts are short, and throttling / server
 errors are retried here within a fixed budget.
 

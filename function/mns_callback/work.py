@@ -18,7 +18,7 @@ from typing import Any
 from .errors import SettingsError
 
 WorkFunction = Callable[[Any, Any], Mapping[str, Any]]
-# FnF event data is at most 32 KiB (FACTS.md, "Limits").
+# FnF event data is at most 32 KiB (docs/platform-facts.md, "Limits").
 MAX_OUTPUT_BYTES = 32 * 1024
 
 
