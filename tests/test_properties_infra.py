@@ -239,7 +239,7 @@ SAMPLE_DOCUMENT = flow_definition_document(settings_from_mapping({
 SAMPLE_PATHS = _paths(SAMPLE_DOCUMENT)
 
 
-@settings(PROPERTY, max_examples=200)
+@settings(PROPERTY, max_examples=150)
 @given(where=st.sampled_from(SAMPLE_PATHS), value=yaml_trees)
 @example(where=("steps", 0, "catch"), value=5)
 @example(where=("steps", 0, "retry"), value=5)

@@ -30,7 +30,7 @@ from mns_callback.errors import BadPush, CertificateUnavailable, SignatureReject
 from mns_callback.settings import settings_from_env
 
 # Deterministic and short: CI replays the same examples on every run.
-PROPERTY = settings(max_examples=150, derandomize=True, database=None, deadline=None,
+PROPERTY = settings(max_examples=100, derandomize=True, database=None, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 _IDENTITY: list[SigningIdentity] = []
