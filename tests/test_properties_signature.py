@@ -10,10 +10,9 @@ never a lenient decode). Checked against the real signed push in
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -24,25 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "function"))
 
 from mns_callback import signature
-from mns_callback.errors import CertificateUnavailable, SignatureRejected
+from mns_callback.errors import SignatureRejected
+
+from tests.test_handler_signature import KAT, KAT_HEADERS, KAT_NOW
+from tests.test_handler_signature import FakeFetch as Fetch
 
 PROPERTY = settings(max_examples=100, derandomize=True, database=None, deadline=None)
-KAT = json.loads((ROOT / "tests" / "fixtures" / "mns_known_answer.json").read_text())
-KAT_HEADERS = {k.lower(): v for k, v in KAT["headers"].items()}
-KAT_NOW = parsedate_to_datetime(KAT["headers"]["Date"])
 PREFIXES = ("https://mnstest.oss-cn-hangzhou.aliyuncs.com/",)
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-
-class Fetch:
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def __call__(self, url: str) -> bytes:
-        self.urls.append(url)
-        if url != KAT["certificate_url"]:
-            raise CertificateUnavailable("unknown URL")
-        return KAT["certificate_pem"].encode()
 
 
 @PROPERTY
