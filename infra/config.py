@@ -192,7 +192,10 @@ def _int(key: str, raw: object) -> int:
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     if isinstance(raw, str) and re.fullmatch(r"-?[0-9]+", raw.strip()):
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:  # past Python's 4300-digit limit (sys.get_int_max_str_digits)
+            raise ConfigError(key, f"{raw.strip()[:12]}...", "expected an integer of at most 4300 digits") from None
     raise ConfigError(key, raw, "expected an integer" + _got(raw))
 
 
@@ -267,6 +270,10 @@ def _rule_list(key: str, raw: object) -> list[Mapping[str, object]]:
             value = json.loads(raw) if raw.strip() else []
         except json.JSONDecodeError as err:
             raise ConfigError(key, raw, f"expected a JSON list of objects ({err.msg})") from None
+        except ValueError:  # a number past Python's 4300-digit limit
+            raise ConfigError(
+                key, f"{raw[:40]}...", "expected a JSON list of objects (a number has too many digits)"
+            ) from None
     if not isinstance(value, list):
         raise ConfigError(key, raw, "expected a list of objects")
     for index, item in enumerate(value):

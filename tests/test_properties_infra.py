@@ -22,6 +22,9 @@ from infra.config import (
     MAX_RETRY_ATTEMPTS,
     MAX_RETRY_INTERVAL_SECONDS,
     MAX_TASK_TIMEOUT_SECONDS,
+    PROJECT,
+    PROJECT_KEYS,
+    ConfigError,
     full_key,
     settings_from_mapping,
 )
@@ -302,3 +305,26 @@ def test_a_trailing_star_is_narrow_only_below_a_named_flow_execution(region: str
     assert policies.wildcard_violations({"Version": "1", "Statement": [narrow]}) == []
     problems = policies.wildcard_violations({"Version": "1", "Statement": [narrow, statement]})
     assert [p.split(":")[0] for p in problems] == ["Statement[1]"], problems
+
+
+config_leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8),
+                          st.sampled_from(["true", "3.0", "1e400", "nan", "-1", "128", "[]", "[{}]", "9" * 5000,
+                                           '[{"errors": ["a"], "status": "x"}]']))
+config_trees = st.recursive(config_leaves, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.sampled_from(["errors", "status", "fail", "error", "cause", "intervalSeconds", "maxAttempts",
+                                     "multiplier", "maxIntervalSeconds"]), inner, max_size=4)), max_leaves=10)
+
+
+@PROPERTY
+@given(values=st.dictionaries(st.sampled_from([full_key(k) for k in PROJECT_KEYS] + ["alicloud:region"]),
+                              config_trees, max_size=5))
+@example(values={full_key("taskTimeoutSeconds"): "9" * 5000})
+@example(values={full_key("taskRetry"): '[{"errors": ["a"], "maxAttempts": ' + "9" * 5000 + "}]"})
+def test_any_config_gives_settings_or_a_config_error_naming_the_key(values: dict) -> None:
+    values.setdefault("alicloud:region", "cn-hangzhou")
+    try:
+        settings_from_mapping(values)
+    except ConfigError as exc:
+        named = exc.key.split("[")[0].split(".")[0]
+        assert named in values or named.removeprefix(f"{PROJECT}:") in PROJECT_KEYS, exc.key
