@@ -47,7 +47,9 @@ class UnsupportedFlow(ValueError):
 
 
 @dataclass(frozen=True)
-class Mapping_:
+class FdlMapping:
+    """One inputMappings/outputMappings entry: where a value goes and where it comes from."""
+
     target: str
     source: str
 
@@ -77,8 +79,8 @@ class TaskStep:
     name: str
     topic: str
     timeout_seconds: float
-    input_mappings: tuple[Mapping_, ...]
-    output_mappings: tuple[Mapping_, ...]
+    input_mappings: tuple[FdlMapping, ...]
+    output_mappings: tuple[FdlMapping, ...]
     retry: tuple[Retry, ...] = ()
     catch: tuple[Catch, ...] = ()
     end: bool = False
@@ -87,7 +89,7 @@ class TaskStep:
 @dataclass(frozen=True)
 class PassStep:
     name: str
-    output_mappings: tuple[Mapping_, ...]
+    output_mappings: tuple[FdlMapping, ...]
     end: bool = False
 
 
@@ -135,7 +137,7 @@ def _keys(where: str, node: Mapping[str, Any], allowed: set[str], required: set[
             raise UnsupportedFlow(f"{where}: {key!r} is required")
 
 
-def _mapping_list(where: str, raw: Any, *, constants_only: bool = False) -> tuple[Mapping_, ...]:
+def _mapping_list(where: str, raw: Any, *, constants_only: bool = False) -> tuple[FdlMapping, ...]:
     if not isinstance(raw, list):
         raise UnsupportedFlow(f"{where}: expected a list of {{target, source}}")
     result = []
@@ -154,7 +156,7 @@ def _mapping_list(where: str, raw: Any, *, constants_only: bool = False) -> tupl
             if not _PATH.fullmatch(source):
                 raise UnsupportedFlow(f"{spot}.source: {source!r} is not $input/$context/$local "
                                       "followed by .field names")
-        result.append(Mapping_(target, source))
+        result.append(FdlMapping(target, source))
     return tuple(result)
 
 
@@ -298,7 +300,7 @@ def resolve(source: str, scopes: Mapping[str, Any]) -> Any:
     return value
 
 
-def apply_mappings(mappings: tuple[Mapping_, ...], scopes: Mapping[str, Any]) -> dict[str, Any]:
+def apply_mappings(mappings: tuple[FdlMapping, ...], scopes: Mapping[str, Any]) -> dict[str, Any]:
     return {m.target: resolve(m.source, scopes) for m in mappings}
 
 
