@@ -66,7 +66,8 @@ def _push_latencies(fc_version: str, pushes: int) -> dict[str, float]:
 
     registry = TokenRegistry()
     with FnFEndpoint(registry) as fnf, CertServer() as cert:
-        env = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": cert.url_prefix}
+        env = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": cert.url_prefix,
+               **Subscription("http://127.0.0.1/").binding_environment()}
         with FcRuntime(source_dir=FUNCTION, fc_version=fc_version, credentials=fnf.issue_sts_credentials(),
                        environment=env) as fc:
             sub = Subscription(endpoint=fc.url, notify_format="JSON")
@@ -116,7 +117,7 @@ def _core_latency(pushes: int) -> dict[str, float]:
             return ReportResult(Outcome.REPORTED, 1)
 
     with CertServer() as cert:
-        settings = settings_from_env({"MNS_CERT_URL_PREFIXES": cert.url_prefix, "FC_REGION": "cn-hangzhou"})
+        settings = settings_from_env({**Subscription("http://127.0.0.1/").binding_environment(), "MNS_CERT_URL_PREFIXES": cert.url_prefix, "FC_REGION": "cn-hangzhou"})
         invocation = app.Invocation(Credentials("id", "secret", "token"), "cn-hangzhou")
         sub = Subscription(endpoint="http://127.0.0.1:9/", notify_format="JSON")
         times = []

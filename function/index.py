@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from mns_callback import app
 from mns_callback.credentials import credentials_from, region_from
-from mns_callback.decision import Decision, Outcome, decide
+from mns_callback.decision import Decision, Outcome
 from mns_callback.errors import BadPush
 from mns_callback.push import MAX_BODY_BYTES
 
@@ -90,12 +90,17 @@ def _fc3_request(event: Any) -> app.HttpRequest:
 def handler(event: Any, context: Any) -> dict:
     """FC 3.0 HTTP trigger. Every push gets an answer, never an exception: FC
     would turn one into a 502 that MNS redelivers forever without saying why."""
-    settings = app.environ_settings()
+    request_id = getattr(context, "request_id", None)
     try:
-        request = _fc3_request(event)
-    except BadPush as exc:
-        return _fc3_response(decide(Outcome.BAD_PUSH, str(exc)))
-    return _fc3_response(app.handle(request, _invocation(context, settings), settings))
+        settings = app.environ_settings()
+        try:
+            request = _fc3_request(event)
+        except BadPush as exc:
+            return _fc3_response(app.refuse(Outcome.BAD_PUSH, str(exc), request_id=request_id))
+        return _fc3_response(app.handle(request, _invocation(context, settings), settings))
+    except Exception as exc:  # noqa: BLE001 - last guard of the entry point
+        return _fc3_response(app.refuse(Outcome.INTERNAL_ERROR, f"unexpected {type(exc).__name__}",
+                                        request_id=request_id))
 
 
 def _wsgi_paths(environ: dict) -> list[str]:
@@ -126,24 +131,43 @@ def _wsgi_headers(environ: dict) -> dict[str, str]:
     return headers
 
 
-def wsgi_handler(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """FC 2.0 HTTP trigger (WSGI). The declared length is checked before the
-    body is read, so an oversized push costs no memory."""
-    settings = app.environ_settings()
+def _wsgi_answer(environ: dict, settings: Any) -> Decision:
+    """The push's decision; the declared length is checked before the body is
+    read, so an oversized push costs no memory."""
+    request_id = getattr(environ.get("fc.context"), "request_id", None)
+    method = str(environ.get("REQUEST_METHOD") or "")
+    raw_length = environ.get("CONTENT_LENGTH")
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = int(raw_length or 0)
     except ValueError:
         length = -1
     if length < 0:
-        answer = decide(Outcome.BAD_PUSH, "Content-Length is not a number")
-    elif length > MAX_BODY_BYTES:
-        answer = decide(Outcome.TOO_LARGE, f"body of {length} bytes is larger than {MAX_BODY_BYTES}")
-    else:
+        return app.refuse(Outcome.BAD_PUSH, f"Content-Length: expected a byte count, got {str(raw_length)[:32]!r}",
+                          request_id=request_id, method=method)
+    if length > MAX_BODY_BYTES:
+        return app.refuse(Outcome.TOO_LARGE, f"body of {length} bytes is larger than {MAX_BODY_BYTES}",
+                          request_id=request_id, method=method, size=length)
+    try:
         body = environ["wsgi.input"].read(length) if length else b""
-        paths = _wsgi_paths(environ)
-        request = app.HttpRequest(str(environ.get("REQUEST_METHOD") or ""), paths[0],
-                                  _wsgi_headers(environ), body, tuple(paths[1:]))
-        answer = app.handle(request, _invocation(environ.get("fc.context"), settings), settings)
+    except Exception as exc:  # noqa: BLE001 - the connection broke mid-body: MNS redelivers
+        return app.refuse(Outcome.INTERNAL_ERROR, f"request body could not be read ({type(exc).__name__})",
+                          request_id=request_id, method=method, size=length)
+    if not isinstance(body, bytes) or len(body) != length:
+        got = len(body) if isinstance(body, bytes) else type(body).__name__
+        return app.refuse(Outcome.INTERNAL_ERROR, f"request body ended after {got} of {length} bytes",
+                          request_id=request_id, method=method, size=length)
+    paths = _wsgi_paths(environ)
+    request = app.HttpRequest(method, paths[0], _wsgi_headers(environ), body, tuple(paths[1:]))
+    return app.handle(request, _invocation(environ.get("fc.context"), settings), settings)
+
+
+def wsgi_handler(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """FC 2.0 HTTP trigger (WSGI). Like ``handler``, it answers every request
+    through the one decision path and lets no exception escape."""
+    try:
+        answer = _wsgi_answer(environ, app.environ_settings())
+    except Exception as exc:  # noqa: BLE001 - last guard of the entry point
+        answer = app.refuse(Outcome.INTERNAL_ERROR, f"unexpected {type(exc).__name__}")
     start_response(f"{answer.status} {answer.reason}",
                    [*answer.headers, ("Content-Length", str(len(answer.body)))])
     return [answer.body]

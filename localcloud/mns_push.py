@@ -104,6 +104,10 @@ class Subscription:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"endpoint must be an http(s) URL, got {self.endpoint!r}")
 
+    def binding_environment(self) -> dict[str, str]:
+        """The handler variables that admit pushes from this subscription's topic only."""
+        return {"MNS_TOPIC_OWNER": self.topic_owner, "MNS_TOPIC_NAME": self.topic_name}
+
     @property
     def path(self) -> str:
         """The request path MNS posts to: the endpoint's path, else ``/notifications``."""

@@ -22,6 +22,7 @@ import pytest
 from localcloud.fc_runtime import FcRuntime
 from localcloud.fnf_api import FnFEndpoint, TokenRegistry
 from localcloud.mns_push import CertServer, Message, Subscription, build_push, sign_push
+from tests.handler_env import BOUND
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,7 +92,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     registry = TokenRegistry()
     with FnFEndpoint(registry) as fnf, CertServer() as cert:
         creds = fnf.issue_sts_credentials()
-        env = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": cert.url_prefix}
+        env = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": cert.url_prefix, **BOUND}
         with FcRuntime(source_dir=ROOT / "function", fc_version=request.param, credentials=creds,
                        environment=env) as fc:
             yield Stack(fnf, registry, cert, fc, creds)
@@ -254,12 +255,17 @@ def test_a_work_function_failure_reports_task_failed(stack: Stack, monkeypatch: 
 GOOD = json.dumps({"messageBody": "x", "taskToken": "dG9rZW4tbm90LXJlYWxseQ=="})
 
 
-def notification(message: Any) -> bytes:
-    return json.dumps({"TopicName": "topic", "MessageId": "M1", "Message": message}).encode()
+OWNER, TOPIC = BOUND["MNS_TOPIC_OWNER"], BOUND["MNS_TOPIC_NAME"]
 
 
-def xml(message: str) -> bytes:
-    return (f'<Notification xmlns="http://mns.aliyuncs.com/doc/v1/"><MessageId>M1</MessageId>'
+def notification(message: Any, **fields: Any) -> bytes:
+    return json.dumps({"TopicOwner": OWNER, "TopicName": TOPIC, "MessageId": "M1", "Message": message,
+                       **fields}).encode()
+
+
+def xml(message: str, extra: str = "") -> bytes:
+    return (f'<Notification xmlns="http://mns.aliyuncs.com/doc/v1/"><TopicOwner>{OWNER}</TopicOwner>'
+            f"<TopicName>{TOPIC}</TopicName><MessageId>M1</MessageId>{extra}"
             f"<Message>{escape(message)}</Message></Notification>").encode()
 
 
@@ -278,7 +284,6 @@ BAD_SIGNED_BODIES = [
     ("message-number", notification(7), 400, "Message"),
     ("message-object", notification({"taskToken": "t"}), 400, "Message"),
     ("message-null", notification(None), 400, "Message"),
-    ("message-id-number", json.dumps({"Message": GOOD, "MessageId": 3}).encode(), 400, "MessageId"),
     ("message-not-json", notification("hello world"), 400, "Message: is not valid JSON"),
     ("message-array", notification("[]"), 400, "JSON object with taskToken"),
     ("message-string", notification('"taskToken"'), 400, "JSON object with taskToken"),

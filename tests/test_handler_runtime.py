@@ -26,7 +26,8 @@ def running(env: dict[str, str] | None = None, **runtime: Any) -> Iterator[Simpl
     registry = TokenRegistry()
     with FnFEndpoint(registry) as fnf, CertServer() as cert:
         creds = fnf.issue_sts_credentials()
-        environment = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": cert.url_prefix, **(env or {})}
+        environment = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": cert.url_prefix,
+                       **Subscription("http://127.0.0.1/").binding_environment(), **(env or {})}
         runtime.setdefault("credentials", creds)
         with FcRuntime(source_dir=ROOT / "function", environment=environment, **runtime) as fc:
             yield SimpleNamespace(fnf=fnf, registry=registry, cert=cert, fc=fc, creds=creds)
@@ -81,7 +82,8 @@ def test_default_certificate_hosts_refuse_a_local_certificate_without_fetching_i
     registry = TokenRegistry()
     with FnFEndpoint(registry) as fnf, CertServer() as cert:
         with FcRuntime(source_dir=ROOT / "function", credentials=fnf.issue_sts_credentials(),
-                       environment={"FNF_ENDPOINT": fnf.url}) as fc:
+                       environment={"FNF_ENDPOINT": fnf.url,
+                                    **Subscription("http://127.0.0.1/").binding_environment()}) as fc:
             status, answer = post(fc, cert, registry.issue())
         assert (status, answer["error"]) == (403, "signature_rejected")
         assert "not an allowed MNS certificate URL" in answer["message"]

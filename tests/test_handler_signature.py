@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.handler_env import BOUND
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "function"))
 
@@ -21,7 +23,7 @@ from mns_callback.settings import settings_from_env
 KAT = json.loads((ROOT / "tests" / "fixtures" / "mns_known_answer.json").read_text())
 KAT_HEADERS = {k.lower(): v for k, v in KAT["headers"].items()}
 KAT_NOW = parsedate_to_datetime(KAT["headers"]["Date"])
-DEFAULT_PREFIXES = settings_from_env({"FC_REGION": "cn-hangzhou"}).cert_prefixes_for("cn-hangzhou")
+DEFAULT_PREFIXES = settings_from_env({**BOUND, "FC_REGION": "cn-hangzhou"}).cert_prefixes_for("cn-hangzhou")
 
 
 class FakeFetch:
@@ -44,16 +46,16 @@ def test_string_to_sign_matches_the_real_push() -> None:
 def test_known_answer_verifies_at_its_own_time() -> None:
     fetch = FakeFetch()
     keys = signature.KeyCache(fetch)
-    signature.verify_push("POST", KAT["path"], KAT_HEADERS, allowed_prefixes=DEFAULT_PREFIXES,
+    signature.verify_signed_headers("POST", KAT["path"], KAT_HEADERS, allowed_prefixes=DEFAULT_PREFIXES,
                           keys=keys, now=KAT_NOW + timedelta(minutes=3))
-    signature.verify_push("POST", KAT["path"], KAT_HEADERS, allowed_prefixes=DEFAULT_PREFIXES,
+    signature.verify_signed_headers("POST", KAT["path"], KAT_HEADERS, allowed_prefixes=DEFAULT_PREFIXES,
                           keys=keys, now=KAT_NOW)
     assert fetch.urls == [KAT["certificate_url"]], "the certificate is fetched once and cached"
 
 
 def test_known_answer_is_stale_today() -> None:
     with pytest.raises(SignatureRejected, match="Date is .* away from now"):
-        signature.verify_push("POST", KAT["path"], KAT_HEADERS, allowed_prefixes=DEFAULT_PREFIXES,
+        signature.verify_signed_headers("POST", KAT["path"], KAT_HEADERS, allowed_prefixes=DEFAULT_PREFIXES,
                               keys=signature.KeyCache(FakeFetch()))
 
 
@@ -68,14 +70,14 @@ def test_tampered_known_answer_is_refused(change: tuple[str, str]) -> None:
     headers = dict(KAT_HEADERS)
     headers[change[0]] = change[1]
     with pytest.raises(SignatureRejected, match="does not match"):
-        signature.verify_push("POST", KAT["path"], headers, allowed_prefixes=DEFAULT_PREFIXES,
+        signature.verify_signed_headers("POST", KAT["path"], headers, allowed_prefixes=DEFAULT_PREFIXES,
                               keys=signature.KeyCache(FakeFetch()), now=KAT_NOW)
 
 
 def test_other_path_or_method_is_refused() -> None:
     for method, path in (("POST", "/other"), ("PUT", KAT["path"])):
         with pytest.raises(SignatureRejected, match="does not match"):
-            signature.verify_push(method, path, KAT_HEADERS, allowed_prefixes=DEFAULT_PREFIXES,
+            signature.verify_signed_headers(method, path, KAT_HEADERS, allowed_prefixes=DEFAULT_PREFIXES,
                                   keys=signature.KeyCache(FakeFetch()), now=KAT_NOW)
 
 
@@ -97,7 +99,7 @@ def _with_cert_url(url: str) -> dict[str, str]:
 def test_certificate_url_outside_the_allowed_hosts_is_refused_before_any_fetch(url: str) -> None:
     fetch = FakeFetch()
     with pytest.raises(SignatureRejected):
-        signature.verify_push("POST", KAT["path"], _with_cert_url(url), allowed_prefixes=DEFAULT_PREFIXES,
+        signature.verify_signed_headers("POST", KAT["path"], _with_cert_url(url), allowed_prefixes=DEFAULT_PREFIXES,
                               keys=signature.KeyCache(fetch), now=KAT_NOW)
     assert fetch.urls == []
 
@@ -106,21 +108,21 @@ def test_default_prefixes_are_exactly_the_documented_https_hosts() -> None:
     # SMQ "Verify HTTP push message signatures": mnstest.oss-cn-hangzhou or mns-cert.oss-cn-{region}.
     assert DEFAULT_PREFIXES == ("https://mnstest.oss-cn-hangzhou.aliyuncs.com/",
                                 "https://mns-cert.oss-cn-hangzhou.aliyuncs.com/")
-    assert settings_from_env({}).cert_prefixes_for("cn-beijing") == (
+    assert settings_from_env({**BOUND}).cert_prefixes_for("cn-beijing") == (
         "https://mnstest.oss-cn-hangzhou.aliyuncs.com/", "https://mns-cert.oss-cn-beijing.aliyuncs.com/")
-    assert settings_from_env({}).cert_prefixes_for(None) == ("https://mnstest.oss-cn-hangzhou.aliyuncs.com/",)
+    assert settings_from_env({**BOUND}).cert_prefixes_for(None) == ("https://mnstest.oss-cn-hangzhou.aliyuncs.com/",)
     assert all(p.startswith("https://") for p in DEFAULT_PREFIXES)
 
 
 @pytest.mark.parametrize("region", ["ap-southeast-1", "eu-central-1", "us-west-1"])
 def test_outside_cn_regions_only_the_mnstest_prefix_is_documented(region: str) -> None:
     # The documented regional form is "mns-cert.oss-cn-{region}": it names no host for these ids.
-    assert settings_from_env({}).cert_prefixes_for(region) == ("https://mnstest.oss-cn-hangzhou.aliyuncs.com/",)
+    assert settings_from_env({**BOUND}).cert_prefixes_for(region) == ("https://mnstest.oss-cn-hangzhou.aliyuncs.com/",)
     fetch = FakeFetch()
     with pytest.raises(SignatureRejected):
-        signature.verify_push("POST", KAT["path"],
+        signature.verify_signed_headers("POST", KAT["path"],
                               _with_cert_url(f"https://mns-cert.oss-{region}.aliyuncs.com/x509_public_certificate.pem"),
-                              allowed_prefixes=settings_from_env({}).cert_prefixes_for(region),
+                              allowed_prefixes=settings_from_env({**BOUND}).cert_prefixes_for(region),
                               keys=signature.KeyCache(fetch), now=KAT_NOW)
     assert fetch.urls == []
 
@@ -137,7 +139,7 @@ def test_outside_cn_regions_only_the_mnstest_prefix_is_documented(region: str) -
 def test_malformed_signature_headers_are_named(headers: dict[str, str], problem: str) -> None:
     merged = {**KAT_HEADERS, **headers}
     with pytest.raises(SignatureRejected, match=problem):
-        signature.verify_push("POST", KAT["path"], merged, allowed_prefixes=DEFAULT_PREFIXES,
+        signature.verify_signed_headers("POST", KAT["path"], merged, allowed_prefixes=DEFAULT_PREFIXES,
                               keys=signature.KeyCache(FakeFetch()), now=KAT_NOW)
 
 

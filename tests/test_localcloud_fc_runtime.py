@@ -173,7 +173,8 @@ def test_real_handler_reports_a_signed_push_to_the_local_fnf(fc_version, fmt, co
     with FnFEndpoint() as fnf, CertServer() as certs:
         creds = fnf.issue_sts_credentials()
         token = fnf.backend.issue("flow", "exec-1")
-        env = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": certs.url_prefix}
+        env = {"FNF_ENDPOINT": fnf.url, "MNS_CERT_URL_PREFIXES": certs.url_prefix,
+               **Subscription("http://127.0.0.1/").binding_environment()}
         with FcRuntime(source_dir=ROOT / "function", fc_version=fc_version, credentials=creds,
                        context_credentials=context_credentials, environment=env) as fc:
             message = Message(json.dumps({"messageBody": "hello world", "taskToken": token}))

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from localcloud.mns_push import FORMATS, Message, SigningIdentity, Subscription, build_push
+from tests.handler_env import BOUND
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "function"))
@@ -361,7 +362,7 @@ def test_with_signatures_on_an_unsigned_push_is_refused_never_reported(headers: 
     from datetime import UTC, datetime
     calls: list = []
     keys = NoCertificate()
-    settings_ = settings_from_env({"MNS_CERT_URL_PREFIXES": "http://127.0.0.1:1/"})
+    settings_ = settings_from_env({**BOUND, "MNS_CERT_URL_PREFIXES": "http://127.0.0.1:1/"})
     answer = app.handle(app.HttpRequest("POST", "/notifications", headers, body),
                         app.Invocation(CREDENTIALS, "cn-hangzhou"), settings_,
                         now=datetime(2026, 11, 26, 10, 5, tzinfo=UTC), keys=keys,

@@ -69,7 +69,7 @@ def test_the_text_to_sign_ignores_header_order_and_method_case(order: list, meth
 
 
 def test_a_lower_case_method_verifies_like_post() -> None:
-    signature.verify_push("post", KAT["path"], KAT_HEADERS, allowed_prefixes=PREFIXES,
+    signature.verify_signed_headers("post", KAT["path"], KAT_HEADERS, allowed_prefixes=PREFIXES,
                           keys=signature.KeyCache(Fetch()), now=KAT_NOW)
 
 
@@ -92,6 +92,6 @@ def test_a_certificate_url_with_a_backslash_or_blank_is_refused_before_any_fetch
     headers = {**KAT_HEADERS, "x-mns-signing-cert-url": base64.b64encode(url.encode()).decode()}
     fetch = Fetch()
     with pytest.raises(SignatureRejected, match="not a plain URL"):
-        signature.verify_push("POST", KAT["path"], headers, allowed_prefixes=PREFIXES,
+        signature.verify_signed_headers("POST", KAT["path"], headers, allowed_prefixes=PREFIXES,
                               keys=signature.KeyCache(fetch), now=KAT_NOW)
     assert fetch.urls == []

@@ -1,6 +1,7 @@
 """The pure core both FC adapters call: one push in, one decision out.
 
-Order: method -> size -> signature -> parse -> work -> report -> decide -> log.
+Order: method -> size -> signature (body included) -> parse -> topic ->
+work -> report -> decide -> log.
 Nothing here raises: every failure becomes an Outcome, answered by
 ``decision.decide`` and logged as one line.
 """
@@ -16,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 from . import decision, log, push, work
 from .credentials import Credentials
+from .deadline import PUSH_DEADLINE_SECONDS
 from .decision import Decision, Outcome
 from .errors import (
     BadPush,
@@ -23,8 +25,10 @@ from .errors import (
     SettingsError,
     SignatureRejected,
     TaskFailed,
+    TopicRejected,
 )
 from .settings import Settings
+from .topic_binding import check_topic
 
 
 @dataclass(frozen=True)
@@ -121,22 +125,32 @@ def _run(request: HttpRequest, invocation: Invocation, settings: Settings | Sett
     if len(request.body) > push.MAX_BODY_BYTES:
         return Outcome.TOO_LARGE, f"body of {len(request.body)} bytes is larger than {push.MAX_BODY_BYTES}"
     region = invocation.region or settings.region
+    # One deadline for every network call of this push (certificate, reports):
+    # MNS hears an answer within its 5 s however slowly a peer answers.
+    deadline = started + PUSH_DEADLINE_SECONDS
     if settings.verify_signature:
         from .signature import verify_push
         try:
             verify_push(request.method.upper(), (request.path, *request.other_paths), request.headers,
-                        allowed_prefixes=settings.cert_prefixes_for(region),
-                        keys=keys or _key_cache(), now=now)
+                        request.body, allowed_prefixes=settings.cert_prefixes_for(region),
+                        keys=keys or _key_cache(), now=now, deadline=deadline)
         except SignatureRejected as exc:
             return Outcome.SIGNATURE_REJECTED, exc.problem
         except CertificateUnavailable as exc:
             return Outcome.CERT_UNAVAILABLE, str(exc)
     try:
-        notification, task = push.parse_push(request.headers, request.body)
+        notification, task = push.parse_push(request.headers, request.body, settings.notify_format)
     except BadPush as exc:
         return (Outcome.TOO_LARGE if exc.status == 413 else Outcome.BAD_PUSH), str(exc)
     trace.update(message_id=notification.message_id, format=notification.format,
-                        task_token=task.task_token)
+                 topic=notification.topic_name)
+    if settings.topic_owner and settings.topic_name:
+        try:
+            check_topic(notification, request.headers, settings.topic_owner, settings.topic_name)
+        except TopicRejected as exc:
+            return Outcome.TOPIC_REJECTED, exc.problem
+    # Only a push from our topic has a token worth logging (shortened by log.log_push).
+    trace["task_token"] = task.task_token
     if invocation.credentials is None:
         return Outcome.CONFIG_ERROR, "no credentials in the FC context or ALIBABA_CLOUD_* environment"
     if not region:
@@ -162,8 +176,6 @@ def _run(request: HttpRequest, invocation: Invocation, settings: Settings | Sett
         from .report import reporter_for
         factory = reporter_for
     reporter = factory(settings.endpoint_for(region), region, invocation.credentials)
-    from .report import REPORT_DEADLINE_SECONDS
-    deadline = started + REPORT_DEADLINE_SECONDS
     if failure is None:
         result = reporter.succeed(task.task_token, output, deadline)
     else:
@@ -171,6 +183,16 @@ def _run(request: HttpRequest, invocation: Invocation, settings: Settings | Sett
         result = reporter.fail(task.task_token, failure[0], failure[1], deadline)
     trace.update(attempts=result.attempts, fnf_code=result.code)
     return result.outcome, result.message
+
+
+def refuse(outcome: Outcome, message: str, *, request_id: str | None = None,
+           method: str | None = None, size: int | None = None) -> Decision:
+    """An adapter's own answer (a request it could not even read), logged as
+    one line like every push, so no refusal goes unseen."""
+    answer = decision.decide(outcome, message)
+    log.log_push(outcome=outcome.value, status=answer.status, latency_ms=0.0, problem=message,
+                 request_id=request_id, method=method, bytes=size)
+    return answer
 
 
 def environ_settings() -> Settings | SettingsError:

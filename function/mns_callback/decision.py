@@ -9,7 +9,7 @@ notify strategy (docs/platform-facts.md "MNS HTTP push"):
 * 5xx retry: throttling, timeouts, FnF server errors, an unavailable signing
   certificate, a failing work function: MNS redelivers and nothing is lost.
 * 4xx refuse: a push that can never succeed (bad body, wrong method, bad
-  signature); nothing is reported.
+  signature, another topic's push); nothing is run or reported.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Outcome(str, Enum):
     TOO_LARGE = "too_large"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     SIGNATURE_REJECTED = "signature_rejected"
+    TOPIC_REJECTED = "topic_rejected"
     CERT_UNAVAILABLE = "cert_unavailable"
     THROTTLED = "throttled"
     TIMEOUT = "timeout"
@@ -45,6 +46,7 @@ _STATUS: dict[Outcome, int] = {
     Outcome.TOKEN_INVALID: 200,
     Outcome.BAD_PUSH: 400,
     Outcome.SIGNATURE_REJECTED: 403,
+    Outcome.TOPIC_REJECTED: 403,
     Outcome.METHOD_NOT_ALLOWED: 405,
     Outcome.TOO_LARGE: 413,
     Outcome.WORK_ERROR: 500,

@@ -45,6 +45,14 @@ class SignatureRejected(Exception):
         self.problem = problem
 
 
+class TopicRejected(Exception):
+    """The push is from MNS, but not from our topic (answered 403, nothing run or reported)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
 class CertificateUnavailable(Exception):
     """The allowed signing certificate could not be fetched (answered 503)."""
 

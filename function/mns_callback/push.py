@@ -26,15 +26,26 @@ MAX_TOKEN_CHARS = 8192
 MNS_XML_NAMESPACE = "http://mns.aliyuncs.com/doc/v1/"
 
 
+FORMATS = ("JSON", "XML", "SIMPLIFIED")
+
+
 @dataclass(frozen=True)
 class Notification:
-    """The push's metadata and raw message text, whatever the format."""
+    """The push's metadata and raw message text, whatever the format.
+
+    Only ``message`` (and the topic identity, when the handler binds pushes to
+    its topic) decides anything; the other fields are read leniently, as text
+    whatever JSON type they arrive in, because MNS's and FC's documented
+    examples disagree on their types (``PublishTime`` a string on the MNS page,
+    a number on the FC page: docs/platform-facts.md "MNS HTTP push").
+    """
 
     format: str
     message: str
     message_id: str | None = None
     topic_name: str | None = None
     publish_time: str | None = None
+    topic_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,12 +56,14 @@ class TaskMessage:
     message_body: Any
 
 
-def parse_push(headers: Mapping[str, str], body: bytes) -> tuple[Notification, TaskMessage]:
+def parse_push(headers: Mapping[str, str], body: bytes,
+               expected_format: str | None = None) -> tuple[Notification, TaskMessage]:
     """Notification and task message of a push, or BadPush naming the field.
 
-    ``headers`` must have lower-case names.
+    ``headers`` must have lower-case names; ``expected_format`` is the
+    subscription's notify format when the handler knows it (else it is guessed).
     """
-    notification = parse_notification(headers, body)
+    notification = parse_notification(headers, body, expected_format)
     return notification, parse_task_message(notification.message, _field(notification))
 
 
@@ -58,8 +71,16 @@ def _field(notification: Notification) -> str:
     return "body" if notification.format == "SIMPLIFIED" else "Message"
 
 
-def parse_notification(headers: Mapping[str, str], body: bytes) -> Notification:
-    """Detect the notify format and read the notification (no task parsing)."""
+def parse_notification(headers: Mapping[str, str], body: bytes,
+                       expected_format: str | None = None) -> Notification:
+    """Read the notification in ``expected_format``, or detect the format (no task parsing).
+
+    Knowing the format matters for security, not only speed: under SIMPLIFIED
+    the body is the publisher's raw message, which could itself look like a
+    JSON or XML notification naming any topic it likes.
+    """
+    if expected_format is not None and expected_format not in FORMATS:
+        raise ValueError(f"expected_format must be one of {', '.join(FORMATS)}, got {expected_format!r}")
     if len(body) > MAX_BODY_BYTES:
         raise BadPush("body", f"{len(body)} bytes is larger than the {MAX_BODY_BYTES} allowed", 413)
     if not body.strip():
@@ -69,22 +90,34 @@ def parse_notification(headers: Mapping[str, str], body: bytes) -> Notification:
     except UnicodeDecodeError as exc:
         raise BadPush("body", f"is not UTF-8 text (byte {exc.start})") from None
     stripped = text.lstrip("\ufeff \t\r\n")
-    if stripped.startswith("<"):
+    if expected_format == "SIMPLIFIED":
+        return _simplified(headers, text)
+    if expected_format == "XML" or (expected_format is None and stripped.startswith("<")):
+        if not stripped.startswith("<"):
+            raise BadPush("body", "expected an XML <Notification> (the subscription's notify format is XML)")
         return _parse_xml(stripped)
     if stripped.startswith("{"):
         document = _loads(stripped, "body")
-        if "Message" in document or "MessageId" in document:
+        if expected_format == "JSON" or "Message" in document or "MessageId" in document:
             return _from_json_notification(document)
-        return Notification(
-            format="SIMPLIFIED",
-            # A byte order mark is how the text was encoded, not message text:
-            # JSON refuses it, so it goes, as it does for the JSON and XML formats.
-            message=text.removeprefix("\ufeff"),
-            message_id=headers.get("x-mns-message-id"),
-            topic_name=headers.get("x-mns-topic-name"),
-            publish_time=headers.get("x-mns-publish-time"),
-        )
+        return _simplified(headers, text)
+    if expected_format == "JSON":
+        raise BadPush("body", "expected a JSON notification object (the subscription's notify format is JSON)")
     raise BadPush("body", "expected an MNS notification (JSON or XML) or the raw JSON task message")
+
+
+def _simplified(headers: Mapping[str, str], text: str) -> Notification:
+    """SIMPLIFIED: the body is the message; its metadata arrives in signed ``x-mns-*`` headers."""
+    return Notification(
+        format="SIMPLIFIED",
+        # A byte order mark is how the text was encoded, not message text:
+        # JSON refuses it, so it goes, as it does for the JSON and XML formats.
+        message=text.removeprefix("\ufeff"),
+        message_id=headers.get("x-mns-message-id"),
+        topic_name=headers.get("x-mns-topic-name"),
+        publish_time=headers.get("x-mns-publish-time"),
+        topic_owner=headers.get("x-mns-topic-owner"),
+    )
 
 
 def _loads(text: str, field: str) -> Any:
@@ -100,11 +133,15 @@ def _loads(text: str, field: str) -> Any:
         raise BadPush(field, f"is not valid JSON here ({str(exc).split(':')[0]})") from None
 
 
-def _optional_str(document: Mapping[str, Any], key: str) -> str | None:
-    value = document.get(key)
-    if value is None or isinstance(value, str):
+def _metadata(value: Any) -> str | None:
+    """A metadata field as text: strings as they are, numbers written out, anything else unknown.
+
+    Never a reason to refuse a push (the field decides nothing)."""
+    if isinstance(value, str):
         return value
-    raise BadPush(key, f"expected a string, got {type(value).__name__}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def _from_json_notification(document: Mapping[str, Any]) -> Notification:
@@ -116,9 +153,10 @@ def _from_json_notification(document: Mapping[str, Any]) -> Notification:
     return Notification(
         format="JSON",
         message=message,
-        message_id=_optional_str(document, "MessageId"),
-        topic_name=_optional_str(document, "TopicName"),
-        publish_time=_optional_str(document, "PublishTime"),
+        message_id=_metadata(document.get("MessageId")),
+        topic_name=_metadata(document.get("TopicName")),
+        publish_time=_metadata(document.get("PublishTime")),
+        topic_owner=_metadata(document.get("TopicOwner")),
     )
 
 
@@ -128,11 +166,17 @@ def _refuse(what: str):
     return handler
 
 
+# Fields that decide something: appearing twice, or holding elements, makes the push ambiguous.
+_DECIDING_XML_FIELDS = frozenset({"Message", "TopicOwner", "TopicName"})
+
+
 def _parse_xml(text: str) -> Notification:
     """Read ``<Notification>`` with expat, refusing DOCTYPE and entities.
 
-    A flat element of text children is all MNS sends; anything more (nested
-    elements, DTDs, entity declarations) is refused before it can expand.
+    MNS sends a flat element of text children. DTDs and entity declarations
+    are refused before they can expand; a field that decides nothing may hold
+    anything (it is ignored), while ``Message``, ``TopicOwner`` and
+    ``TopicName`` must appear once, as text.
     """
     from xml.parsers import expat  # only XML pushes pay for it
 
@@ -143,7 +187,7 @@ def _parse_xml(text: str) -> Notification:
     parser.UnparsedEntityDeclHandler = _refuse("an entity declaration")
     parser.ExternalEntityRefHandler = _refuse("an external entity")
     fields: dict[str, str] = {}
-    state = {"depth": 0, "current": None}
+    state: dict[str, Any] = {"depth": 0, "current": None}
     text_parts: list[str] = []
 
     def start(name: str, _attrs: dict) -> None:
@@ -153,18 +197,18 @@ def _parse_xml(text: str) -> Notification:
             if local != "Notification" or namespace not in ("", MNS_XML_NAMESPACE):
                 raise BadPush("body", f"expected an XML <Notification> root, got <{local}>")
         elif depth == 1:
-            if local in fields:
+            if local in fields and local in _DECIDING_XML_FIELDS:
                 raise BadPush(local, "appears more than once in the XML notification")
             state["current"] = local
             text_parts.clear()
-        else:
+        elif state["current"] in _DECIDING_XML_FIELDS:
             raise BadPush(str(state["current"]), f"has a nested element <{local}>; expected text")
         state["depth"] = depth + 1
 
     def end(_name: str) -> None:
         state["depth"] -= 1
         if state["depth"] == 1:
-            fields[str(state["current"])] = "".join(text_parts)
+            fields.setdefault(str(state["current"]), "".join(text_parts))
             state["current"] = None
 
     def chars(data: str) -> None:
@@ -176,8 +220,13 @@ def _parse_xml(text: str) -> Notification:
     parser.CharacterDataHandler = chars
     try:
         parser.Parse(text.encode("utf-8"), True)
+    except BadPush:
+        raise
     except expat.ExpatError as exc:
         raise BadPush("body", f"is not well-formed XML ({expat.errors.messages[exc.code]}, line {exc.lineno})") from None
+    except (LookupError, ValueError) as exc:
+        # An XML declaration naming an encoding expat does not know (LookupError).
+        raise BadPush("body", f"is not XML this handler can read ({type(exc).__name__})") from None
     if "Message" not in fields:
         raise BadPush("Message", "is missing from the XML notification")
     return Notification(
@@ -186,6 +235,7 @@ def _parse_xml(text: str) -> Notification:
         message_id=fields.get("MessageId"),
         topic_name=fields.get("TopicName"),
         publish_time=fields.get("PublishTime"),
+        topic_owner=fields.get("TopicOwner"),
     )
 
 

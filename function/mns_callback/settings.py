@@ -5,6 +5,10 @@ Variables (set by the stack; see README "Callback handler"):
   MNS_VERIFY_SIGNATURE    only an explicit ``false`` turns the check off
   MNS_CERT_URL_PREFIXES   comma-separated allowed signing-certificate URL prefixes
   CALLBACK_WORK           ``module:function`` of the work function
+  MNS_TOPIC_OWNER         account id that owns the topic allowed to push (required
+  MNS_TOPIC_NAME          with signature checks on) and that topic's name
+  MNS_NOTIFY_CONTENT_FORMAT  the subscription's format, JSON, XML or SIMPLIFIED
+                          (unset: detected per push)
   ALIBABA_CLOUD_REGION / FC_REGION   region when the FC context has none
 """
 
@@ -17,6 +21,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from .errors import SettingsError
+from .push import FORMATS
 
 # The documented signing-certificate URL prefixes (SMQ/MNS "Verify HTTP push
 # message signatures", help.aliyun.com/en/mns/developer-reference/
@@ -44,6 +49,9 @@ class Settings:
     verify_signature: bool
     cert_url_prefixes: tuple[str, ...] | None
     work: str | None
+    topic_owner: str | None = None
+    topic_name: str | None = None
+    notify_format: str | None = None
 
     def endpoint_for(self, region: str) -> str:
         """The FnF endpoint URL: the override, else the region's https one.
@@ -98,7 +106,20 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     work = (env.get("CALLBACK_WORK") or "").strip() or None
     if work is not None and (work.count(":") != 1 or not all(work.split(":"))):
         raise SettingsError(f"CALLBACK_WORK={work!r}: expected 'module:function'")
-    return Settings(region, endpoint, verify, prefixes, work)
+    topic_owner = (env.get("MNS_TOPIC_OWNER") or "").strip() or None
+    topic_name = (env.get("MNS_TOPIC_NAME") or "").strip() or None
+    if verify and (topic_owner is None or topic_name is None):
+        # Fail closed: a valid signature proves only that *some* MNS topic sent
+        # the push (any account can subscribe this URL), so without the topic
+        # to compare with, no push can be trusted (mns_callback/topic_binding.py).
+        missing = " and ".join(n for n, v in (("MNS_TOPIC_OWNER", topic_owner), ("MNS_TOPIC_NAME", topic_name))
+                               if v is None)
+        raise SettingsError(f"{missing} must be set while MNS_VERIFY_SIGNATURE is on: the owner account "
+                            "id and name of the one topic allowed to push")
+    notify_format = (env.get("MNS_NOTIFY_CONTENT_FORMAT") or "").strip().upper() or None
+    if notify_format is not None and notify_format not in FORMATS:
+        raise SettingsError(f"MNS_NOTIFY_CONTENT_FORMAT={notify_format!r}: expected one of {', '.join(FORMATS)}")
+    return Settings(region, endpoint, verify, prefixes, work, topic_owner, topic_name, notify_format)
 
 
 @lru_cache(maxsize=1)

@@ -10,16 +10,20 @@ base64 RSA-SHA1 (PKCS#1 v1.5) signature of
     + the request path (with its query, if any)
 
 with the key of the certificate at ``base64decode(x-mns-signing-cert-url)``.
-Missing headers count as empty strings. The certificate is fetched only from
-an allowed prefix, without redirects, and cached per URL; its validity dates
-are not enforced (MNS's certificates are long expired).
+Missing headers count as empty strings. The signature covers ``Content-MD5``
+but not the body, so the body's own MD5 must equal that header. The
+certificate is fetched only from an allowed prefix, without redirects, and
+cached per URL; its validity dates are not enforced (MNS's certificates are
+long expired). The RSA check itself is pure Python (``rsa_verify``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import http.client
+import socket
 import ssl
 import threading
 import time
@@ -27,13 +31,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import CertificateUnavailable, SignatureRejected
+from .rsa_verify import CertificateError, RsaPublicKey, public_key_of_certificate, verify_sha1
 
 MAX_DATE_SKEW_SECONDS = 15 * 60  # FACTS: reject a Date older than 15 minutes
-CERT_FETCH_TIMEOUT_SECONDS = 1.5  # leaves room for the report in MNS's 5 s
+CERT_FETCH_TIMEOUT_SECONDS = 1.5  # per socket operation, and a push's wait when it has no deadline
+# A fetch still running after this long is given up on: the next push starts a
+# new one (a certificate host that trickles its answer cannot hold every push).
+CERT_FETCH_TOTAL_SECONDS = 3.0
 MAX_CERT_BYTES = 16 * 1024
 CERT_CACHE_SIZE = 8
 # A URL that failed is not fetched again for this long, so that pushes naming
@@ -99,8 +106,21 @@ def decode_signature(headers: Mapping[str, str]) -> bytes:
     return signature
 
 
-def fetch_certificate(url: str, timeout: float = CERT_FETCH_TIMEOUT_SECONDS) -> bytes:
-    """GET the PEM at ``url``: no redirects, no proxies, bounded size."""
+def _shut(connection: http.client.HTTPConnection) -> None:
+    """Unblock a read in another thread: shutdown wakes a blocked recv, close alone may not."""
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def fetch_certificate(url: str, timeout: float = CERT_FETCH_TIMEOUT_SECONDS,
+                      total: float = CERT_FETCH_TOTAL_SECONDS) -> bytes:
+    """GET the PEM at ``url``: no redirects, no proxies, bounded size, and done
+    within ``total`` seconds however slowly the host answers (``timeout`` bounds
+    each socket operation only)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.scheme == "https":
@@ -111,60 +131,108 @@ def fetch_certificate(url: str, timeout: float = CERT_FETCH_TIMEOUT_SECONDS) -> 
     else:
         raise CertificateUnavailable(f"unsupported certificate URL scheme {parts.scheme!r}")
     path = parts.path + (f"?{parts.query}" if parts.query else "")
+    watchdog = threading.Timer(total, _shut, (conn,))
+    watchdog.daemon = True
+    started = time.monotonic()
     try:
+        conn.connect()
+        watchdog.start()
         conn.request("GET", path or "/", headers={"Accept": "*/*"})
         response = conn.getresponse()
         data = response.read(MAX_CERT_BYTES + 1)
         if response.status != 200:
             raise CertificateUnavailable(f"certificate URL answered HTTP {response.status}")
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if time.monotonic() - started >= total:
+            raise CertificateUnavailable(f"certificate fetch took longer than {total} s") from None
         raise CertificateUnavailable(f"certificate fetch failed: {type(exc).__name__}") from None
     finally:
+        watchdog.cancel()
         conn.close()
     if len(data) > MAX_CERT_BYTES:
         raise CertificateUnavailable("certificate is larger than expected")
     return data
 
 
-def load_public_key(pem: bytes) -> Any:
-    """RSA public key of a PEM certificate (``cryptography`` loaded only here)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
+def load_public_key(pem: bytes) -> RsaPublicKey:
+    """RSA public key of a PEM certificate (pure Python: no compiled code needed)."""
     try:
-        key = x509.load_pem_x509_certificate(pem).public_key()
-    except ValueError:
-        raise CertificateUnavailable("signing certificate is not a PEM X.509 certificate") from None
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise CertificateUnavailable("signing certificate has no RSA key")
-    return key
+        return public_key_of_certificate(pem)
+    except CertificateError as exc:
+        raise CertificateUnavailable(f"signing certificate unusable: {exc}") from None
 
 
-def verify_with_key(key: Any, text: str, signature: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
+def verify_with_key(key: RsaPublicKey, text: str, signature: bytes) -> bool:
+    return verify_sha1(key, text.encode("utf-8"), signature)
 
+
+def content_md5_matches(value: str, body: bytes) -> bool:
+    """Pure: does the ``Content-MD5`` text name this body's MD5, in a form MNS uses?
+
+    Two forms are on record and both are accepted (docs/platform-facts.md
+    "MNS HTTP push"): the hex digest, upper-case in real pushes, and base64 of
+    the lower-case hex digest in the MNS documentation's push examples and the
+    official PHP endpoint sample; base64 of the raw digest (RFC 1864) too.
+    """
+    digest = hashlib.md5(body).digest()
+    value = value.strip()
+    if value.lower() == digest.hex():
+        return True
     try:
-        key.verify(signature, text.encode("utf-8"), padding.PKCS1v15(), hashes.SHA1())
-    except InvalidSignature:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
         return False
-    return True
+    return decoded == digest or decoded.lower() == digest.hex().encode("ascii")
+
+
+def check_content_md5(headers: Mapping[str, str], body: bytes) -> None:
+    """Refuse a push whose body is not the one MNS signed.
+
+    The signature covers the ``Content-MD5`` header, not the body; only
+    comparing that header with the body's own digest binds the two, so that
+    the headers of one genuine push cannot carry another body. MNS's pages let
+    a request go without the header (its line in the text to sign is then
+    empty), but every push on record carries one; a push without it has no
+    signed body at all and is refused.
+    """
+    value = headers.get("content-md5", "").strip()
+    if not value:
+        raise SignatureRejected("Content-MD5 header is missing: nothing signed binds the body")
+    if not content_md5_matches(value, body):
+        raise SignatureRejected("Content-MD5 does not match the body (the body is not the one MNS signed)")
+
+
+class _Fetch:
+    """One certificate fetch in flight, shared by every push that waits for it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.started = time.monotonic()
+        self.key: RsaPublicKey | None = None
+        self.error: CertificateUnavailable | None = None
 
 
 class KeyCache:
-    """Public keys by certificate URL, bounded, safe across threads."""
+    """Public keys by certificate URL, bounded, safe across threads.
+
+    Concurrent pushes that need the same uncached certificate share one fetch,
+    which runs in its own thread; each push waits for it only until its own
+    deadline (then 503, and the fetch goes on to serve the redelivery).
+    """
 
     def __init__(self, fetch: Callable[[str], bytes] = fetch_certificate, size: int = CERT_CACHE_SIZE) -> None:
         self._fetch = fetch
         self._size = size
-        self._keys: OrderedDict[str, Any] = OrderedDict()
+        self._keys: OrderedDict[str, RsaPublicKey] = OrderedDict()
         self._failures: dict[str, float] = {}
+        self._in_flight: dict[str, _Fetch] = {}
         self._lock = threading.Lock()
         self.fetches = 0
 
-    def get(self, url: str) -> Any:
+    def get(self, url: str, deadline: float | None = None) -> RsaPublicKey:
+        """The key at ``url``; CertificateUnavailable if it cannot be had by ``deadline``."""
         now = time.monotonic()
+        deadline = now + CERT_FETCH_TIMEOUT_SECONDS if deadline is None else deadline
         with self._lock:
             if url in self._keys:
                 self._keys.move_to_end(url)
@@ -172,38 +240,67 @@ class KeyCache:
             failed_at = self._failures.get(url)
             if failed_at is not None and now - failed_at < FAILURE_TTL_SECONDS:
                 raise CertificateUnavailable("signing certificate failed to load moments ago")
+            fetch = self._in_flight.get(url)
+            if fetch is None or now - fetch.started > CERT_FETCH_TOTAL_SECONDS:
+                fetch = self._in_flight[url] = _Fetch()
+                threading.Thread(target=self._run, args=(url, fetch), name="mns-cert-fetch",
+                                 daemon=True).start()
+        if not fetch.done.wait(max(0.0, deadline - time.monotonic())):
+            raise CertificateUnavailable("signing certificate not fetched before the push's deadline")
+        if fetch.error is not None:
+            raise fetch.error
+        assert fetch.key is not None
+        return fetch.key
+
+    def _run(self, url: str, fetch: _Fetch) -> None:
         try:
-            key = load_public_key(self._fetch(url))
-        except CertificateUnavailable:
-            with self._lock:
-                self._failures[url] = now
+            fetch.key = load_public_key(self._fetch(url))
+        except CertificateUnavailable as exc:
+            fetch.error = exc
+        except Exception as exc:  # noqa: BLE001 - a waiting push must hear of it, not hang
+            fetch.error = CertificateUnavailable(f"certificate fetch failed: {type(exc).__name__}")
+        with self._lock:
+            if self._in_flight.get(url) is fetch:
+                del self._in_flight[url]
+            if fetch.key is not None:
+                self.fetches += 1
+                self._keys[url] = fetch.key
+                self._failures.pop(url, None)
+                while len(self._keys) > self._size:
+                    self._keys.popitem(last=False)
+            else:
+                self._failures[url] = time.monotonic()
                 while len(self._failures) > self._size:
                     self._failures.pop(next(iter(self._failures)))
-            raise
-        with self._lock:
-            self.fetches += 1
-            self._keys[url] = key
-            while len(self._keys) > self._size:
-                self._keys.popitem(last=False)
-        return key
+        fetch.done.set()
 
 
-def verify_push(method: str, path: str | Sequence[str], headers: Mapping[str, str], *,
+def verify_push(method: str, path: str | Sequence[str], headers: Mapping[str, str], body: bytes, *,
                 allowed_prefixes: tuple[str, ...], keys: KeyCache,
-                now: datetime | None = None) -> None:
-    """Raise SignatureRejected unless MNS signed this push (or
-    CertificateUnavailable when the allowed certificate cannot be had).
+                now: datetime | None = None, deadline: float | None = None) -> None:
+    """Raise SignatureRejected unless MNS signed this push *and this body* (or
+    CertificateUnavailable when the allowed certificate cannot be had by ``deadline``)."""
+    check_content_md5(headers, body)
+    verify_signed_headers(method, path, headers, allowed_prefixes=allowed_prefixes, keys=keys,
+                          now=now, deadline=deadline)
+
+
+def verify_signed_headers(method: str, path: str | Sequence[str], headers: Mapping[str, str], *,
+                          allowed_prefixes: tuple[str, ...], keys: KeyCache,
+                          now: datetime | None = None, deadline: float | None = None) -> None:
+    """The signature over the headers and path alone; ``verify_push`` adds the body.
 
     ``path`` may list the spellings a runtime gives of the one request path
     (FC 2.0 shows the proxy path ``/2016-08-15/proxy/<service>/<function>/``
     that MNS signs only in ``fc.request_uri``); the push is accepted if MNS
     signed any of them. ``now`` is injectable so that a recorded push (whose
     Date is long past) can be checked at its own time; by default it is now.
+    The cheap checks come first, so a forged push costs no fetch.
     """
     signature = decode_signature(headers)
     url = certificate_url(headers, allowed_prefixes)
     check_date(headers, now or datetime.now(timezone.utc))
-    key = keys.get(url)
+    key = keys.get(url, deadline)
     paths = [path] if isinstance(path, str) else list(dict.fromkeys(path))
     if not any(verify_with_key(key, string_to_sign(method, p, headers), signature) for p in paths):
         raise SignatureRejected("signature does not match the push")

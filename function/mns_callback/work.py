@@ -55,6 +55,8 @@ def output_text(output: Any) -> str:
         text = json.dumps(dict(output), ensure_ascii=False, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise BadOutput(f"work function output is not JSON-serializable ({exc})") from None
+    except RecursionError:  # nested deeper than json can write: the same on every redelivery
+        raise BadOutput("work function output is nested too deeply to write as JSON") from None
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:  # an unpaired surrogate, e.g. echoed from a "\ud800" escape
