@@ -281,7 +281,7 @@ class TokenRegistry:
 
 # --------------------------------------------------------------------------- faults
 
-FAULT_KINDS = ("throttle", "internal", "invalid_state", "slow", "reset", "lost_answer")
+FAULT_KINDS = ("throttle", "internal", "invalid_state", "slow", "trickle", "reset", "lost_answer")
 
 
 def fnf_faults(delay: float = 1.0) -> Faults:
@@ -289,7 +289,9 @@ def fnf_faults(delay: float = 1.0) -> Faults:
 
     ``throttle`` (429 ResourceThrottled), ``internal`` (500 InternalServerError),
     ``invalid_state`` (409 TaskInvalidState), ``slow`` (answers normally after
-    ``delay`` seconds), ``reset`` (TCP reset before the request is handled),
+    ``delay`` seconds), ``trickle`` (answers normally, but a byte at a time
+    over ``delay`` seconds, so no single read waits long enough for a socket
+    timeout to fire), ``reset`` (TCP reset before the request is handled),
     ``lost_answer`` (the request takes effect, then the connection is reset so
     the client never hears the answer). Faults apply only to requests that
     passed authentication, like a service fault behind the gateway.
@@ -536,7 +538,8 @@ class _FnFHandler(BaseHTTPRequestHandler):
                 return
             # Recorded before answering, so a client that has its answer sees the record.
             endpoint._record(Call(action, params, 200, None, True))
-            self._answer(200, {"RequestId": request_id, **answer}, request_id)
+            self._answer(200, {"RequestId": request_id, **answer}, request_id,
+                         trickle=endpoint.faults.delay if fault == "trickle" else 0.0)
         except FnFError as err:
             endpoint._record(Call(action, params, err.status, err.code, signature_valid))
             self._answer(err.status, {"RequestId": request_id,
@@ -547,11 +550,23 @@ class _FnFHandler(BaseHTTPRequestHandler):
             self._answer(400, {"RequestId": request_id, "HostId": self.headers.get("Host", ""),
                                "Code": "InvalidArgument", "Message": str(err)}, request_id)
 
-    def _answer(self, status: int, document: dict[str, Any], request_id: str) -> None:
+    def _answer(self, status: int, document: dict[str, Any], request_id: str, trickle: float = 0.0) -> None:
         data = json.dumps(document).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-acs-request-id", request_id)
-        self.end_headers()
-        self.wfile.write(data)
+        if not trickle:
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        # The whole answer, status line first, a byte at a time (wfile is unbuffered).
+        self._headers_buffer.append(b"\r\n")
+        raw = b"".join(self._headers_buffer) + data
+        self._headers_buffer = []
+        for index in range(len(raw)):
+            try:
+                self.wfile.write(raw[index:index + 1])
+            except OSError:  # the client gave up
+                return
+            time.sleep(trickle / len(raw))

@@ -180,16 +180,28 @@ class _CertHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/x-pem-file")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not owner.trickle_seconds:
+            self.wfile.write(data)
+            return
+        for index in range(len(data)):  # a host that dribbles its answer (wfile is unbuffered)
+            try:
+                self.wfile.write(data[index:index + 1])
+            except OSError:
+                return
+            time.sleep(owner.trickle_seconds / len(data))
 
 
 class CertServer(LoopbackServer):
-    """Serves the identity's certificate PEM at ``cert_url``; counts fetches (to check caching)."""
+    """Serves the identity's certificate PEM at ``cert_url``; counts fetches (to check caching).
+
+    ``trickle_seconds`` > 0 sends the PEM a byte at a time over that long.
+    """
 
     def __init__(self, identity: SigningIdentity | None = None, port: int = 0) -> None:
         super().__init__(_CertHandler, port)
         self.identity = identity or SigningIdentity()
         self.fetches = 0
+        self.trickle_seconds = 0.0
         self._lock = threading.Lock()
 
     @property

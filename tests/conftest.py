@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.handler_stack import clean, stack  # noqa: F401 - fixtures of the handler over HTTP
 from tests.mocks import OutputChecks
 
 
