@@ -14,7 +14,7 @@ TYPE_TOKEN = "mns-callback-flow-consumer:index:FlowCaller"
 
 
 class FlowCallerArgs(TypedDict):
-    """The pattern's stack outputs the caller is scoped by, and who may use it."""
+    """The pattern's stack outputs the caller uses, and who may use it."""
 
     flow_name: pulumi.Input[str]
     """The pattern's ``flowName`` output: the flow the role is for (it names the role and the start command)."""
@@ -30,7 +30,7 @@ class FlowCallerArgs(TypedDict):
 
 
 class FlowCaller(pulumi.ComponentResource):
-    """A RAM role that may only start and describe executions (the pattern's flow is the one it is for).
+    """A RAM role for calling the pattern's flow: it may only start and describe executions.
 
     RAM cannot scope StartExecution / DescribeExecution to one flow (their API
     references list "All Resources": infra.policies.UNSCOPABLE_ACTIONS), so the
