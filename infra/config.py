@@ -32,6 +32,7 @@ PROJECT_KEYS: tuple[str, ...] = (
     "taskTimeoutSeconds",
     "taskRetry",
     "taskCatch",
+    "taskOutputMappings",
     "notifyStrategy",
     "notifyContentFormat",
     "verifySignature",
@@ -134,6 +135,14 @@ class CatchRule:
 
 
 @dataclass(frozen=True)
+class OutputMapping:
+    """One FDL `outputMappings` entry of the task step: `target` of the step's output from `source`."""
+
+    target: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the stack needs to know, validated."""
 
@@ -159,6 +168,10 @@ class Settings:
     callback_work: str | None  # ``module:function`` in function/; None: the built-in work
     log_project: str | None
     log_store: str | None
+    # Empty: the task step has no outputMappings, so its output (and the flow's)
+    # is the whole Output the work function reported (docs/platform-facts.md
+    # "FDL output mappings").
+    task_output_mappings: tuple[OutputMapping, ...] = ()
 
 
 def full_key(name: str) -> str:
@@ -364,6 +377,45 @@ def _catch_rules(key: str, raw: object) -> tuple[CatchRule, ...]:
     return tuple(rules)
 
 
+# ---- structured values: taskOutputMappings --------------------------------------
+
+# A mapping source (FDL "Inputs and outputs", help.aliyun.com document 122493):
+# `$local` (the reported Output), `$input` or `$context`, each optionally followed
+# by `.field` names, or a constant (text not starting with `$`). Targets are plain
+# field names of the step's output. The local interpreter (localcloud/fdl.py)
+# runs exactly these forms.
+_MAPPING_SOURCE = re.compile(r"\$(local|input|context)(\.[A-Za-z0-9_-]+)*")
+_MAPPING_TARGET = re.compile(r"[A-Za-z0-9_-]{1,128}")
+MAX_MAPPING_CONSTANT = 256
+
+
+def _output_mappings(key: str, raw: object) -> tuple[OutputMapping, ...]:
+    mappings: list[OutputMapping] = []
+    for index, item in enumerate(_rule_list(key, raw)):
+        where = f"{key}[{index}]"
+        _check_fields(where, item, ("target", "source"))
+        for field in ("target", "source"):
+            if field not in item:
+                raise ConfigError(f"{where}.{field}", None, "required")
+        target = _text(f"{where}.target", item["target"])
+        if not _MAPPING_TARGET.fullmatch(target):
+            raise ConfigError(f"{where}.target", target, "a target is 1-128 letters, digits, _ or - (one field name)")
+        if any(mapping.target == target for mapping in mappings):
+            raise ConfigError(f"{where}.target", target, "given twice: each target names one field of the output")
+        source = _text(f"{where}.source", item["source"])
+        if source.startswith("$"):
+            if not _MAPPING_SOURCE.fullmatch(source):
+                raise ConfigError(
+                    f"{where}.source", source,
+                    "expected $local, $input or $context, optionally followed by .field names "
+                    "(e.g. $local.status), or a constant not starting with $",
+                )
+        elif not 1 <= len(source) <= MAX_MAPPING_CONSTANT:
+            raise ConfigError(f"{where}.source", source, f"a constant is 1-{MAX_MAPPING_CONSTANT} characters")
+        mappings.append(OutputMapping(target=target, source=source))
+    return tuple(mappings)
+
+
 # ---- the whole mapping ---------------------------------------------------------
 
 
@@ -481,6 +533,7 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
         callback_work=_work_reference(full_key("callbackWork"), get("callbackWork", "")),
         log_project=log_project,
         log_store=log_store,
+        task_output_mappings=_output_mappings(full_key("taskOutputMappings"), get("taskOutputMappings", [])),
     )
 
 

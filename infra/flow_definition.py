@@ -17,8 +17,14 @@ Step 1, always (docs/design.md), keys in this order:
     waitForCallback); on expiry the step fails with error `FnF.TaskTimeout`
   - `inputMappings`: `{target: messageBody, source: $input.messageBody}`,
     `{target: taskToken, source: $context.task.token}`
-  - `outputMappings`: `{target: status, source: $local.status}` (`$local` is the
-    JSON Output given to ReportTaskSucceeded)
+  - `outputMappings` only when `taskOutputMappings` configures some: a list of
+    `{target: <field>, source: <$local/$input/$context path or constant>}` in
+    config order (`$local` is the JSON Output given to ReportTaskSucceeded).
+    By default the key is absent, and FDL then uses the step's local variable
+    (the whole reported Output) as its output (doc 122493 "Inputs and outputs":
+    without output mappings every step but parallel and foreach outputs its
+    `$local`; docs/platform-facts.md "FDL output mappings"). A list is never
+    emitted empty.
   - `serviceParams: {MessageBody: $}` (publish the whole mapped input as JSON text)
   - `retry` (only if rules are configured): a list of
     `{errors: [names], intervalSeconds: int, maxAttempts: int, multiplier: number}`
@@ -50,7 +56,7 @@ from typing import Any
 
 import yaml
 
-from infra.config import CatchRule, RetryRule, Settings
+from infra.config import CatchRule, OutputMapping, RetryRule, Settings
 
 TASK_STEP_NAME = "mns-topic-task"
 TOKEN_SOURCE = "$context.task.token"
@@ -99,18 +105,21 @@ def flow_definition_document(
     task_timeout_seconds: int | None = None,
     task_retry: Iterable[RetryRule] = (),
     task_catch: Iterable[CatchRule] = (),
+    task_output_mappings: Iterable[OutputMapping] = (),
 ) -> dict[str, Any]:
     """The FDL document as a dict (for tests and interpreters); see the module docstring."""
     if settings is not None:
-        if topic_name is not None or task_timeout_seconds is not None or task_retry or task_catch:
+        given = (task_retry, task_catch, task_output_mappings)
+        if topic_name is not None or task_timeout_seconds is not None or any(given):
             raise TypeError("give either settings or keyword arguments, not both")
         topic_name, task_timeout_seconds = settings.topic_name, settings.task_timeout_seconds
         task_retry, task_catch = settings.task_retry, settings.task_catch
+        task_output_mappings = settings.task_output_mappings
     if not topic_name:
         raise FlowDefinitionError("topic_name is required")
     if isinstance(task_timeout_seconds, bool) or not isinstance(task_timeout_seconds, int) or task_timeout_seconds < 1:
         raise FlowDefinitionError(f"task_timeout_seconds must be a positive integer, got {task_timeout_seconds!r}")
-    retry, catch = list(task_retry), list(task_catch)
+    retry, catch, outputs = list(task_retry), list(task_catch), list(task_output_mappings)
 
     task: dict[str, Any] = {
         "type": "task",
@@ -122,9 +131,10 @@ def flow_definition_document(
             {"target": "messageBody", "source": "$input.messageBody"},
             {"target": TOKEN_TARGET, "source": TOKEN_SOURCE},
         ],
-        "outputMappings": [{"target": "status", "source": "$local.status"}],
-        "serviceParams": {"MessageBody": "$"},
     }
+    if outputs:
+        task["outputMappings"] = [{"target": m.target, "source": m.source} for m in outputs]
+    task["serviceParams"] = {"MessageBody": "$"}
     if retry:
         task["retry"] = [_retry_entry(rule) for rule in retry]
     names = [f"catch-{index}" for index in range(1, len(catch) + 1)]

@@ -16,13 +16,28 @@ from typing import Any, overload
 
 from infra.config import MNS_NAME_PATTERN, REGION_PATTERN
 
-# The two actions the callback handler needs. They support no resource-level
-# scoping: the CloudFlow API reference lists both with resource type "All
-# Resources" (api-fnf-2019-03-15-reporttasksucceeded, "fnf:ReportTaskSucceeded
-# get *All Resource"; help.aliyun.com document_detail/2590646, ReportTaskFailed
-# "*全部资源"), so their statement must use Resource "*"; it is the only "*"
-# resource we ever write, and it is kept to exactly these two actions.
+# The one list of actions that support no resource-level scoping, and so the
+# only actions a Resource "*" is allowed for (wildcard_violations, the policy
+# pack, README). Each current CloudFlow API reference gives the action's
+# resource type as "All Resources", and its RAM authorization notes say: "For
+# APIs without resource-level permissions, it is shown as All Resources. Use an
+# asterisk (*) in the Resource element of the policy", and "The specified
+# resource must be compatible with the action. Otherwise, the policy will be
+# ineffective" (docs/platform-facts.md "RAM actions without resource scoping"):
+UNSCOPABLE_ACTIONS: tuple[str, ...] = (
+    # api-fnf-2019-03-15-reporttasksucceeded: "fnf:ReportTaskSucceeded | get | *All Resource"
+    "fnf:ReportTaskSucceeded",
+    # help.aliyun.com document_detail/2590646 (ReportTaskFailed): "*全部资源" (All Resources)
+    "fnf:ReportTaskFailed",
+    # api-fnf-2019-03-15-startexecution (doc-detail/122628): "fnf:StartExecution | update | *All Resource"
+    "fnf:StartExecution",
+    # api-fnf-2019-03-15-describeexecution: "fnf:DescribeExecution | get | *All Resource"
+    "fnf:DescribeExecution",
+)
+# What the callback handler needs: report a task's outcome.
 REPORT_ACTIONS: tuple[str, ...] = ("fnf:ReportTaskSucceeded", "fnf:ReportTaskFailed")
+# What a caller of the flow needs: start an execution and read its result.
+CALLER_ACTIONS: tuple[str, ...] = ("fnf:StartExecution", "fnf:DescribeExecution")
 TRUSTED_SERVICES: tuple[str, ...] = ("fc.aliyuncs.com", "fnf.aliyuncs.com")
 
 _ACCOUNT = re.compile(r"[0-9]{1,32}")
@@ -112,7 +127,7 @@ def trust_policy(service: str) -> str:
 def report_task_policy() -> str:
     """What the callback function may do: report a task's outcome, nothing else."""
     # Resource "*" because ReportTaskSucceeded/ReportTaskFailed cannot be scoped
-    # to a flow or an execution (RAM: "All Resources"); see REPORT_ACTIONS.
+    # to a flow or an execution (RAM: "All Resources"); see UNSCOPABLE_ACTIONS.
     return _policy(_allow(REPORT_ACTIONS, "*"))
 
 
@@ -143,28 +158,19 @@ def log_write_policy(region: str, account_id: str, log_project: str, log_store: 
     return _policy(_allow(["log:PostLogStoreLogs"], logstore_arn(region, account_id, log_project, log_store)))
 
 
-def start_execution_policy(region: str, account_id: str, flow_name: str) -> str:
+def start_execution_policy() -> str:
     """What a consumer needs to run the flow: start an execution and read its result.
 
-    StartExecution is checked against the flow, DescribeExecution against the
-    flow or one of its executions (`.../flow/<name>/execution/<execution>`; FnF
-    "Authorization rules", doc 122683), so both forms are granted, for this
-    flow only.
-
-    Caveat, unverified on a real account: the current CloudFlow API reference
-    lists both StartExecution (api-fnf-2019-03-15-startexecution, "fnf:
-    StartExecution update *All Resource") and DescribeExecution
-    (api-fnf-2019-03-15-describeexecution) with "All Resources", while the
-    CloudFlow execution-role guide (help.aliyun.com document_detail/2400340)
-    shows StartExecution scoped as `acs:fnf:::flows/<flow>/executions/*`. If RAM
-    refuses the scoped grant, the call needs these actions on "*"; that
-    widening is the consumer's explicit choice, not made here.
+    Resource "*": the current API references list StartExecution and
+    DescribeExecution with "All Resources" (see UNSCOPABLE_ACTIONS), so a grant
+    scoped to one flow's ARN would not fit the action and leave the policy
+    ineffective. Older pages scoped them (FnF "Authorization rules", doc 122683:
+    `flow/<name>` and `flow/<name>/execution/<execution>`; the execution-role
+    guide, document_detail/2400340: `acs:fnf:::flows/<flow>/executions/*`); a
+    "*" resource works under either reading, a scoped one under one only. No
+    condition key is documented for either action, so nothing narrows it further.
     """
-    flow = flow_arn(region, account_id, flow_name)
-    return _policy(
-        _allow(["fnf:StartExecution"], flow),
-        _allow(["fnf:DescribeExecution"], [flow, f"{flow}/execution/*"]),
-    )
+    return _policy(_allow(CALLER_ACTIONS, "*"))
 
 
 # ---- the shared least-privilege check ------------------------------------------------
@@ -206,9 +212,9 @@ def wildcard_violations(policy: str | Mapping[str, Any]) -> list[str]:
 
     Rules: no Allow statement may name an action containing `*` (`*`, `fnf:*`,
     `log:Post*`), use NotAction or NotResource, or grant a wildcard resource;
-    the one exception is Resource `*` on a statement whose actions are only
-    the two report actions. Deny statements narrow access and are not judged;
-    any other Effect (``allow``, a typo) is judged as an Allow: the check fails
+    the one exception is Resource `*` on a statement whose actions are all in
+    UNSCOPABLE_ACTIONS (they support no resource scoping). Deny statements
+    narrow access and are not judged; any other Effect (``allow``, a typo) is judged as an Allow: the check fails
     closed rather than trust how RAM reads it.
     """
     if isinstance(policy, str):
@@ -236,8 +242,8 @@ def wildcard_violations(policy: str | Mapping[str, Any]) -> list[str]:
         if not resources and "NotResource" not in statement:
             problems.append(f"{where}: no Resource")
         problems += [f"{where}: wildcard action {a!r}" for a in actions if "*" in a]
-        only_report = bool(actions) and set(actions) <= set(REPORT_ACTIONS)
+        only_unscopable = bool(actions) and set(actions) <= set(UNSCOPABLE_ACTIONS)
         for resource in resources:
-            if _broad_resource(resource) and not (resource == "*" and only_report):
+            if _broad_resource(resource) and not (resource == "*" and only_unscopable):
                 problems.append(f"{where}: wildcard resource {resource!r} for {', '.join(actions) or 'no action'}")
     return problems

@@ -12,11 +12,16 @@ Exactly these constructs (see that module's docstring), anything else is an
 * ``fail`` steps with ``error`` and optional ``cause``.
 
 Semantics (help.aliyun.com FDL docs: "Task steps" 122494, "Error handling"
-214310, "Input and output mappings"): mapping sources are ``$input.<path>``,
-``$context.<path>``, ``$local.<path>`` or a constant (no ``$``); a missing path
-maps to null. ``MessageBody: $`` publishes the mapped input as JSON text. For a
-waitForCallback task, ``$local`` in ``outputMappings`` is the JSON ``Output`` of
-ReportTaskSucceeded; ReportTaskFailed's ``Error`` becomes the step's error
+214310, "Inputs and outputs" 122493): mapping sources are ``$input``,
+``$context`` or ``$local``, each optionally followed by ``.<field>`` names, or a
+constant (no ``$``); a missing path maps to null, a bare ``$local`` is the whole
+object (unverified on FnF: docs/platform-facts.md "FDL output mappings").
+Targets are plain field names, each at most once. ``MessageBody: $`` publishes
+the mapped input as JSON text. For a waitForCallback task, ``$local`` is the
+JSON ``Output`` of ReportTaskSucceeded and ``$input`` the step's mapped input;
+without ``outputMappings`` the step's output is its whole ``$local`` (doc
+122493); an empty ``outputMappings`` list, whose meaning no document gives, is
+refused. ReportTaskFailed's ``Error`` becomes the step's error
 name; expiry of ``timeoutSeconds`` is ``FnF.TaskTimeout``. A failed attempt is
 retried by the first retry rule naming its error (or ``FnF.ALL``), each rule
 counting its own attempts, waiting ``intervalSeconds * multiplier**n`` capped at
@@ -156,8 +161,20 @@ def _mapping_list(where: str, raw: Any, *, constants_only: bool = False) -> tupl
             if not _PATH.fullmatch(source):
                 raise UnsupportedFlow(f"{spot}.source: {source!r} is not $input/$context/$local "
                                       "followed by .field names")
+        if any(m.target == target for m in result):
+            raise UnsupportedFlow(f"{spot}.target: {target!r} is mapped twice")
         result.append(FdlMapping(target, source))
     return tuple(result)
+
+
+def _output_mapping_list(where: str, node: Mapping[str, Any]) -> tuple[FdlMapping, ...]:
+    """A task step's ``outputMappings``: absent means the whole ``$local``; an empty list is refused."""
+    if "outputMappings" not in node or node["outputMappings"] is None:
+        return ()
+    if node["outputMappings"] == []:
+        raise UnsupportedFlow(f"{where}.outputMappings: an empty list is not supported "
+                              "(omit the key: the step's output is then its whole $local)")
+    return _mapping_list(f"{where}.outputMappings", node["outputMappings"])
 
 
 def _errors(where: str, raw: Any) -> tuple[str, ...]:
@@ -225,7 +242,7 @@ def _task(where: str, node: Mapping[str, Any]) -> TaskStep:
     return TaskStep(
         name=node["name"], topic=match.group(1), timeout_seconds=float(timeout),
         input_mappings=_mapping_list(f"{where}.inputMappings", node.get("inputMappings") or []),
-        output_mappings=_mapping_list(f"{where}.outputMappings", node.get("outputMappings") or []),
+        output_mappings=_output_mapping_list(where, node),
         retry=tuple(retry), catch=tuple(catch), end=_end(where, node),
     )
 
@@ -304,20 +321,28 @@ def apply_mappings(mappings: tuple[FdlMapping, ...], scopes: Mapping[str, Any]) 
     return {m.target: resolve(m.source, scopes) for m in mappings}
 
 
+def step_input(step: TaskStep, execution_input: Mapping[str, Any],
+               context: Mapping[str, Any]) -> dict[str, Any]:
+    """The step's input: its ``inputMappings`` over the flow's input (none: the flow's input)."""
+    if not step.input_mappings:
+        return dict(execution_input)
+    return apply_mappings(step.input_mappings, {"input": execution_input, "context": context})
+
+
 def message_body(step: TaskStep, execution_input: Mapping[str, Any],
                  context: Mapping[str, Any]) -> str:
     """``serviceParams.MessageBody: $``: the step's mapped input as JSON text."""
-    mapped = apply_mappings(step.input_mappings, {"input": execution_input, "context": context})
-    return json.dumps(mapped, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(step_input(step, execution_input, context), ensure_ascii=False, separators=(",", ":"))
 
 
 def task_output(step: TaskStep, execution_input: Mapping[str, Any], local: Mapping[str, Any],
                 context: Mapping[str, Any]) -> dict[str, Any]:
-    """The step's output: ``outputMappings`` over ``$local`` (the reported Output)."""
+    """The step's output: without ``outputMappings`` the whole ``$local`` (the reported
+    Output), else those mappings over ``$local``, the step's ``$input`` and ``$context``."""
     if not step.output_mappings:
         return dict(local)
-    return apply_mappings(step.output_mappings,
-                          {"input": execution_input, "local": local, "context": context})
+    scopes = {"input": step_input(step, execution_input, context), "local": local, "context": context}
+    return apply_mappings(step.output_mappings, scopes)
 
 
 def _names(errors: tuple[str, ...], error: str) -> bool:

@@ -59,7 +59,7 @@ POLICIES = [
     ResourceValidationPolicy(
         name=rules.NO_WILDCARD_RAM,
         description="No RAM policy with a '*' action, nor a '*' resource except for "
-        "fnf:ReportTaskSucceeded/ReportTaskFailed (they support no resource scoping); "
+        f"{rules.UNSCOPABLE_ACTIONS_TEXT} (they support no resource scoping); "
         "no System policy attached.",
         validate=_resource_validator(rules.ram_wildcards),
         enforcement_level=MANDATORY,

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from infra.policies import wildcard_violations
+from infra.policies import UNSCOPABLE_ACTIONS, wildcard_violations
 
 # Type tokens (docs/platform-facts.md "Type tokens"; pulumi-alicloud 4.0.0 schema).
 RAM_POLICY = "alicloud:ram/policy:Policy"
@@ -56,6 +56,9 @@ class Violation:
 # --------------------------------------------------------------------------
 # no `*` action; no `*` resource except for actions without resource scoping
 
+# infra.policies.UNSCOPABLE_ACTIONS (its sources are cited there), as the messages name them.
+UNSCOPABLE_ACTIONS_TEXT = ", ".join(UNSCOPABLE_ACTIONS)
+
 
 def ram_wildcards(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
     """Wildcards in a RAM permission policy (the check is infra.policies', shared with the stack),
@@ -80,8 +83,8 @@ def ram_wildcards(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
             continue  # absent, or unknown until the apply step
         out += [
             f"{key}: {problem}. Fix: name each action (no '*'), and scope 'Resource' to the ARNs "
-            "it needs; only fnf:ReportTaskSucceeded/ReportTaskFailed, which support no resource "
-            "scoping, may use Resource \"*\"."
+            f"it needs; only {UNSCOPABLE_ACTIONS_TEXT}, which support no resource scoping, "
+            "may use Resource \"*\"."
             for problem in wildcard_violations(doc)
         ]
     return out

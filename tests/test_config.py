@@ -11,6 +11,7 @@ from infra.config import (
     PROJECT_KEYS,
     CatchRule,
     ConfigError,
+    OutputMapping,
     RetryRule,
     Settings,
     full_key,
@@ -282,6 +283,43 @@ def test_long_fail_cause_is_refused() -> None:
     rejected(full_key("taskCatch"), value, "taskCatch[0].fail.cause", "at most 4096")
 
 
+def test_output_mappings_default_to_none_the_whole_output() -> None:
+    assert settings().task_output_mappings == ()
+    assert settings(taskOutputMappings="").task_output_mappings == ()
+    assert settings(taskOutputMappings="[]").task_output_mappings == ()
+
+
+def test_output_mappings_from_json_text_or_structured() -> None:
+    text = ('[{"target": "status", "source": "$local.status"}, {"target": "all", "source": "$local"},'
+            ' {"target": "body", "source": "$input.messageBody"}, {"target": "via", "source": "mns"}]')
+    expected = (OutputMapping("status", "$local.status"), OutputMapping("all", "$local"),
+                OutputMapping("body", "$input.messageBody"), OutputMapping("via", "mns"))
+    assert settings(taskOutputMappings=text).task_output_mappings == expected
+    assert settings(taskOutputMappings=json.loads(text)).task_output_mappings == expected
+
+
+@pytest.mark.parametrize("value, fragments", [
+    ("{", ("taskOutputMappings", "expected a JSON list of objects")),
+    ('{"target": "a", "source": "$local.a"}', ("taskOutputMappings", "expected a list of objects")),
+    ('["$local.a"]', ("taskOutputMappings[0]", "expected an object")),
+    ('[{"source": "$local.a"}]', ("taskOutputMappings[0].target", "required")),
+    ('[{"target": "a"}]', ("taskOutputMappings[0].source", "required")),
+    ('[{"target": "a", "source": "$local.a", "as": "x"}]', ("taskOutputMappings[0].as", "unknown field")),
+    ('[{"target": "a.b", "source": "$local.a"}]', ("taskOutputMappings[0].target", "one field name")),
+    ('[{"target": "", "source": "$local.a"}]', ("taskOutputMappings[0].target", "1-128")),
+    ('[{"target": 1, "source": "$local.a"}]', ("taskOutputMappings[0].target", "expected a string")),
+    ('[{"target": "a", "source": "$local.a"}, {"target": "a", "source": "$local.b"}]',
+     ("taskOutputMappings[1].target", "given twice")),
+    ('[{"target": "a", "source": "$local[0]"}]', ("taskOutputMappings[0].source", "$local, $input or $context")),
+    ('[{"target": "a", "source": "$output.a"}]', ("taskOutputMappings[0].source", "$local, $input or $context")),
+    ('[{"target": "a", "source": "$"}]', ("taskOutputMappings[0].source", "$local, $input or $context")),
+    ('[{"target": "a", "source": ""}]', ("taskOutputMappings[0].source", "1-256")),
+    ('[{"target": "a", "source": 5}]', ("taskOutputMappings[0].source", "expected a string")),
+])
+def test_bad_output_mappings(value: str, fragments: tuple[str, ...]) -> None:
+    rejected(full_key("taskOutputMappings"), value, *fragments)
+
+
 def test_error_names_key_value_and_rule() -> None:
     err = rejected(full_key("memorySize"), "200", "mns-callback-flow:memorySize='200'")
     assert (err.key, err.value) == ("mns-callback-flow:memorySize", "200")
@@ -295,6 +333,7 @@ BAD_VALUE = {
     "logProject": "X", "logStore": "X", "signingCertUrlPrefixes": "http://certs.example.com/",
     "callbackWork": "mywork.work",
 }
+BAD_VALUE["taskOutputMappings"] = "{"
 
 
 @pytest.mark.parametrize("key", PROJECT_KEYS)

@@ -74,7 +74,7 @@ def _run_program(outputs: dict, config: dict) -> tuple[RecordingMonitor, dict]:
     return monitor, exported
 
 
-def test_program_reads_the_stack_reference_and_scopes_the_role_to_the_flow():
+def test_program_reads_the_stack_reference_and_grants_what_works():
     monitor, values = _run_program(PATTERN_OUTPUTS, {"patternStack": "acme/mns-callback-flow/dev"})
     assert monitor.mocks.references == ["acme/mns-callback-flow/dev"]
     role = monitor.one("alicloud:ram/role:Role")
@@ -83,12 +83,13 @@ def test_program_reads_the_stack_reference_and_scopes_the_role_to_the_flow():
     trust = json.loads(role.inputs["assumeRolePolicyDocument"])
     assert trust["Statement"] == [{"Action": "sts:AssumeRole", "Effect": "Allow",
                                    "Principal": {"RAM": ["acs:ram::1234567890123456:root"]}}]
+    # The current API references list StartExecution and DescribeExecution with "All
+    # Resources": a flow-scoped Resource would not fit them, so the grant is on "*".
     policy = json.loads(monitor.one("alicloud:ram/policy:Policy").inputs["policyDocument"])
-    actions = sorted({a for s in policy["Statement"] for a in _as_list(s["Action"])})
-    assert actions == ["fnf:DescribeExecution", "fnf:StartExecution"]
-    resources = {r for s in policy["Statement"] for r in _as_list(s["Resource"])}
-    flow_arn = "acs:fnf:cn-hangzhou:1234567890123456:flow/demo-flow"
-    assert resources == {flow_arn, f"{flow_arn}/execution/*"}
+    assert policy == {"Statement": [{"Action": ["fnf:StartExecution", "fnf:DescribeExecution"],
+                                     "Effect": "Allow", "Resource": "*"}], "Version": "1"}
+    assert "no resource scoping" in monitor.one("alicloud:ram/policy:Policy").inputs["description"]
+    assert role.inputs["description"] == "Starts and describes executions of flow demo-flow."
     attach = monitor.one("alicloud:ram/rolePolicyAttachment:RolePolicyAttachment")
     assert attach.inputs["roleName"] == "demo-flow-caller"
     assert attach.inputs["policyName"] == "demo-flow-caller-start"
@@ -108,10 +109,15 @@ def test_program_reads_the_stack_reference_and_scopes_the_role_to_the_flow():
 
 
 def test_the_policy_passes_the_pattern_policy_pack_check():
-    from infra.policies import wildcard_violations
+    from infra.policies import UNSCOPABLE_ACTIONS, wildcard_violations
 
     monitor, _ = _run_program(PATTERN_OUTPUTS, {"patternStack": "acme/mns-callback-flow/dev"})
-    assert wildcard_violations(monitor.one("alicloud:ram/policy:Policy").inputs["policyDocument"]) == []
+    document = monitor.one("alicloud:ram/policy:Policy").inputs["policyDocument"]
+    assert wildcard_violations(document) == []
+    # ... because every action it grants on "*" is in the one documented list.
+    for statement in json.loads(document)["Statement"]:
+        if statement["Resource"] == "*":
+            assert set(_as_list(statement["Action"])) <= set(UNSCOPABLE_ACTIONS)
 
 
 def test_configured_principal_and_role_name_are_used():

@@ -1,13 +1,16 @@
-"""The FDL document: content, byte stability, catch routes and the token check."""
+"""The FDL document: content, byte stability, output mappings, catch routes and the token check."""
 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from infra.config import CatchRule, RetryRule, full_key, settings_from_mapping
+from infra.config import CatchRule, OutputMapping, RetryRule, full_key, settings_from_mapping
 from infra.flow_definition import (
     FlowDefinitionError,
     build_flow_definition,
@@ -15,6 +18,7 @@ from infra.flow_definition import (
     validate_callback_step,
 )
 
+# The console sample's step (docs/design.md): it keeps only `status` of the reported Output.
 DESIGN_STEP = {
     "type": "task",
     "name": "mns-topic-task",
@@ -30,9 +34,14 @@ DESIGN_STEP = {
 }
 
 
-def test_plain_definition_is_the_design_step_plus_timeout() -> None:
+# What the builder emits by default: no outputMappings, so the step's output is the whole Output.
+DEFAULT_STEP = {key: value for key, value in DESIGN_STEP.items() if key != "outputMappings"}
+
+
+def test_plain_definition_is_the_design_step_without_output_mappings() -> None:
     text = build_flow_definition(topic_name="demo-topic", task_timeout_seconds=600)
-    assert yaml.safe_load(text) == {"version": "v1", "type": "flow", "steps": [DESIGN_STEP]}
+    assert yaml.safe_load(text) == {"version": "v1", "type": "flow", "steps": [DEFAULT_STEP]}
+    assert "outputMappings" not in text
 
 
 def test_exact_text() -> None:
@@ -51,9 +60,6 @@ def test_exact_text() -> None:
         "        source: $input.messageBody\n"
         "      - target: taskToken\n"
         "        source: $context.task.token\n"
-        "    outputMappings:\n"
-        "      - target: status\n"
-        "        source: $local.status\n"
         "    serviceParams:\n"
         "      MessageBody: $\n"
     )
@@ -90,10 +96,43 @@ def test_retry_and_catch_from_settings() -> None:
     assert fail_step == {"type": "fail", "name": "catch-2", "error": "CallbackFailed",
                          "cause": "the callback failed"}
     assert bare_fail == {"type": "fail", "name": "catch-3", "error": "E"}
-    # Everything else of the design step is unchanged.
-    for key, value in DESIGN_STEP.items():
+    # Everything else of the default step is unchanged.
+    for key, value in DEFAULT_STEP.items():
         if key not in ("resourceArn", "timeoutSeconds"):
             assert task[key] == value
+
+
+def test_configured_output_mappings_are_emitted_in_order_before_service_params() -> None:
+    s = _settings(taskOutputMappings='[{"target": "result", "source": "$local"},'
+                                     ' {"target": "code", "source": "$local.detail.code"},'
+                                     ' {"target": "body", "source": "$input.messageBody"},'
+                                     ' {"target": "via", "source": "mns"}]')
+    [task] = flow_definition_document(s)["steps"]
+    assert task["outputMappings"] == [
+        {"target": "result", "source": "$local"},
+        {"target": "code", "source": "$local.detail.code"},
+        {"target": "body", "source": "$input.messageBody"},
+        {"target": "via", "source": "mns"},
+    ]
+    assert list(task) == ["type", "name", "resourceArn", "pattern", "timeoutSeconds", "inputMappings",
+                          "outputMappings", "serviceParams"]
+    validate_callback_step(flow_definition_document(s))
+
+
+def test_a_status_mapping_gives_back_the_console_samples_step() -> None:
+    s = _settings(taskTimeoutSeconds="600", taskOutputMappings='[{"target": "status", "source": "$local.status"}]')
+    assert flow_definition_document(s)["steps"] == [DESIGN_STEP]
+    assert build_flow_definition(s) == build_flow_definition(
+        topic_name="demo-topic", task_timeout_seconds=600,
+        task_output_mappings=[OutputMapping("status", "$local.status")])
+
+
+def test_catch_status_steps_keep_their_constant_output_whatever_the_task_maps() -> None:
+    s = _settings(taskCatch='[{"errors": ["FnF.TaskTimeout"], "status": "timeout"}]',
+                  taskOutputMappings='[{"target": "echo", "source": "$local.echo"}]')
+    task, caught = flow_definition_document(s)["steps"]
+    assert task["outputMappings"] == [{"target": "echo", "source": "$local.echo"}]
+    assert caught["outputMappings"] == [{"target": "status", "source": "timeout"}]
 
 
 def test_status_that_looks_like_a_number_stays_a_string() -> None:
@@ -121,6 +160,8 @@ def test_settings_and_keywords_agree() -> None:
     )
     with pytest.raises(TypeError):
         build_flow_definition(s, topic_name="other")
+    with pytest.raises(TypeError):
+        build_flow_definition(s, task_output_mappings=[OutputMapping("a", "$local.a")])
 
 
 def test_long_cause_is_not_wrapped() -> None:
@@ -236,3 +277,28 @@ def test_callback_step_inside_a_choice_counts_and_is_checked() -> None:
     doc["steps"][0]["default"] = {"steps": [bad]}
     with pytest.raises(FlowDefinitionError, match="MessageBody"):
         validate_callback_step(doc)
+
+
+# ---- any accepted taskOutputMappings: the text says it, the interpreter runs it ------------
+
+_field = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True)
+_constant = st.text(st.characters() | st.sampled_from("\x85\u2028\u2029\r\n'\"#:- ~"), min_size=1, max_size=40)
+_source = st.one_of(
+    st.builds(lambda scope, path: "$" + scope + "".join(f".{p}" for p in path),
+              st.sampled_from(["local", "input", "context"]), st.lists(_field, max_size=3)),
+    _constant.filter(lambda text: not text.startswith("$")),
+)
+
+
+@settings(max_examples=60, derandomize=True, database=None, deadline=None)
+@given(targets=st.lists(_field, unique=True, max_size=4), data=st.data())
+def test_any_accepted_output_mappings_read_back_and_run_locally(targets: list, data: st.DataObject) -> None:
+    from localcloud import fdl
+
+    raw = [{"target": target, "source": data.draw(_source)} for target in targets]
+    s = _settings(taskOutputMappings=json.dumps(raw))
+    text = build_flow_definition(s)
+    [task] = yaml.safe_load(text)["steps"]
+    assert task.get("outputMappings", []) == raw
+    parsed = fdl.parse_flow(text).steps[0]
+    assert [(m.target, m.source) for m in parsed.output_mappings] == [(m["target"], m["source"]) for m in raw]

@@ -48,7 +48,7 @@ def test_report_resumes_the_execution_and_a_second_report_is_refused():
         assert again.value.code == "TaskAlreadyCompleted"
         described = engine.describe_execution("f", "e1", wait_seconds=5)
         assert described["Status"] == "Succeeded" and json.loads(described["Output"]) == {
-            "status": "success"}
+            "status": "success", "x": 1}  # no outputMappings: the whole reported Output
         assert "StoppedTime" in described and described["Input"] == '{"messageBody": "hi"}'
     finally:
         engine.stop()

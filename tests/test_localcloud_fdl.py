@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from infra.config import CatchRule, RetryRule
+from infra.config import CatchRule, OutputMapping, RetryRule
 from infra.flow_definition import build_flow_definition
 from localcloud import fdl
 
@@ -24,8 +24,31 @@ def test_the_plain_definition_parses_and_maps_like_fnf():
     body = fdl.message_body(task, {"messageBody": "hello world", "extra": 1},
                             {"task": {"token": "T0K"}})
     assert body == '{"messageBody":"hello world","taskToken":"T0K"}'
-    assert fdl.task_output(task, {}, {"status": "success", "other": 2}, {}) == {"status": "success"}
+    assert task.output_mappings == ()
+    # No outputMappings: the step's output is the whole reported Output (FDL doc 122493).
+    reported = {"status": "success", "echo": "hello world", "detail": {"n": [1, 2]}}
+    assert fdl.task_output(task, {}, reported, {}) == reported
     assert flow.after(task) is None
+
+
+def test_configured_output_mappings_pick_paths_whole_local_step_input_and_constants():
+    text = emitted(task_output_mappings=[
+        OutputMapping("status", "$local.status"), OutputMapping("code", "$local.detail.code"),
+        OutputMapping("missing", "$local.nope.deeper"), OutputMapping("result", "$local"),
+        OutputMapping("token", "$input.taskToken"), OutputMapping("extra", "$input.extra"),
+        OutputMapping("step", "$context.step.name"), OutputMapping("via", "mns")])
+    [task] = fdl.parse_flow(text).steps
+    reported = {"status": "success", "detail": {"code": 7}}
+    context = {"task": {"token": "T0K"}, "step": {"name": "mns-topic-task"}}
+    output = fdl.task_output(task, {"messageBody": "hi", "extra": 1}, reported, context)
+    assert output == {"status": "success", "code": 7, "missing": None, "result": reported,
+                      # $input is the step's mapped input: the flow input's unmapped `extra` is not in it
+                      "token": "T0K", "extra": None, "step": "mns-topic-task", "via": "mns"}
+
+
+def test_the_console_samples_status_mapping_keeps_only_status():
+    [task] = fdl.parse_flow(emitted(task_output_mappings=[OutputMapping("status", "$local.status")])).steps
+    assert fdl.task_output(task, {}, {"status": "success", "echo": "x"}, {}) == {"status": "success"}
 
 
 def test_retry_and_catch_steps_from_the_stack_config():
@@ -77,6 +100,14 @@ def _edited(change) -> str:
     (lambda d: d["steps"][0].pop("timeoutSeconds"), "'timeoutSeconds' is required"),
     (lambda d: d.update(inputMappings=[]), "'inputMappings' is not supported"),
     (lambda d: d.update(version="v2"), "expected version v1"),
+    (lambda d: d["steps"][0].update(outputMappings=[]), "outputMappings: an empty list is not supported"),
+    (lambda d: d["steps"][0].update(outputMappings=[{"target": "a", "source": "$local.a"},
+                                                    {"target": "a", "source": "$local.b"}]), "'a' is mapped twice"),
+    (lambda d: d["steps"][0].update(outputMappings=[{"target": "a", "source": "$local[0]"}]),
+     "not $input/$context/$local"),
+    (lambda d: d["steps"][0].update(outputMappings=[{"target": "a.b", "source": "$local.a"}]),
+     "expected a plain field name"),
+    (lambda d: d["steps"][0].update(outputMappings={"target": "a", "source": "$local"}), "expected a list"),
 ])
 def test_anything_else_is_a_named_error(change, expected):
     with pytest.raises(fdl.UnsupportedFlow, match=None) as caught:

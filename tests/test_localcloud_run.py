@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -48,6 +49,38 @@ def test_demo_succeeds_through_real_sockets_with_a_signed_report():
     [pushed] = outcome.pushes
     assert pushed.delivery.delivered and pushed.delivery.statuses == ["200"]
     assert [e["Type"] for e in outcome.history][-1] == "ExecutionSucceeded"
+
+
+# The README's example work function (function/mywork.py there), with a nested field too.
+ECHO_WORK = """
+    def work(message_body, notification):
+        return {"status": "success", "echo": message_body, "detail": {"topic": notification.topic_name}}
+"""
+
+
+def test_a_multi_field_work_output_reaches_the_flow_intact(tmp_path, monkeypatch):
+    work = work_module(tmp_path, monkeypatch, "echo_work_a", ECHO_WORK)
+    config = settings(f"callbackWork={work}")
+    with LocalStack(config) as stack:
+        outcome = run_one(stack, DEMO)
+        [call] = stack.fnf.calls_of("ReportTaskSucceeded")
+    expected = {"status": "success", "echo": "hello world", "detail": {"topic": config.topic_name}}
+    assert json.loads(call.params["Output"]) == expected
+    assert (outcome.status, outcome.output) == ("Succeeded", expected)
+    succeeded = json.loads(outcome.history[-1]["EventDetail"])
+    assert succeeded == {"output": expected}
+
+
+def test_configured_output_mappings_shape_the_flows_output(tmp_path, monkeypatch):
+    work = work_module(tmp_path, monkeypatch, "echo_work_b", ECHO_WORK)
+    mappings = ('taskOutputMappings=[{"target": "status", "source": "$local.status"},'
+                ' {"target": "topic", "source": "$local.detail.topic"},'
+                ' {"target": "sent", "source": "$input.messageBody"}]')
+    config = settings(f"callbackWork={work}", mappings)
+    with LocalStack(config) as stack:
+        outcome = run_one(stack, DEMO)
+    assert (outcome.status, outcome.output) == (
+        "Succeeded", {"status": "success", "topic": config.topic_name, "sent": "hello world"})
 
 
 @pytest.mark.parametrize("overrides", [
@@ -166,6 +199,18 @@ def test_cli_demo_prints_the_output_and_a_timeline():
     assert any("TaskSucceeded" in line for line in lines)
     assert any("ExecutionSucceeded" in line for line in lines)
     assert any("MessagePushed" in line and "1 attempt(s): 200" in line for line in lines)
+
+
+def test_cli_shows_a_multi_field_work_output_whole(tmp_path):
+    (tmp_path / "mywork.py").write_text(textwrap.dedent(ECHO_WORK))
+    result = subprocess.run(
+        [sys.executable, "-m", "localcloud", "run", "--input", '{"messageBody":"hello world"}',
+         "--config", "callbackWork=mywork:work"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[0]) == {
+        "status": "success", "echo": "hello world", "detail": {"topic": settings().topic_name}}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -7,6 +7,9 @@ import json
 import pytest
 
 from infra.policies import (
+    CALLER_ACTIONS,
+    REPORT_ACTIONS,
+    UNSCOPABLE_ACTIONS,
     PolicyError,
     canonical_json,
     flow_arn,
@@ -84,17 +87,39 @@ def test_log_write_policy_exact() -> None:
         log_write_policy(REGION, ACCOUNT, "my-logs", "*")
 
 
+def test_flow_arn() -> None:
+    assert flow_arn(REGION, ACCOUNT, "demo-flow") == "acs:fnf:cn-hangzhou:1234567890123456:flow/demo-flow"
+
+
 def test_start_execution_policy_exact() -> None:
-    flow = "acs:fnf:cn-hangzhou:1234567890123456:flow/demo-flow"
-    assert flow_arn(REGION, ACCOUNT, "demo-flow") == flow
-    assert json.loads(start_execution_policy(REGION, ACCOUNT, "demo-flow")) == {
-        "Statement": [
-            {"Action": ["fnf:StartExecution"], "Effect": "Allow", "Resource": flow},
-            {"Action": ["fnf:DescribeExecution"], "Effect": "Allow", "Resource": [flow, f"{flow}/execution/*"]},
-        ],
-        "Version": "1",
-    }
-    assert wildcard_violations(start_execution_policy(REGION, ACCOUNT, "demo-flow")) == []
+    # Resource "*": the current API references list both actions with "All Resources".
+    assert start_execution_policy() == (
+        '{"Statement":[{"Action":["fnf:StartExecution","fnf:DescribeExecution"],"Effect":"Allow",'
+        '"Resource":"*"}],"Version":"1"}'
+    )
+    assert wildcard_violations(start_execution_policy()) == []
+
+
+def test_the_one_list_of_unscopable_actions() -> None:
+    assert UNSCOPABLE_ACTIONS == ("fnf:ReportTaskSucceeded", "fnf:ReportTaskFailed",
+                                  "fnf:StartExecution", "fnf:DescribeExecution")
+    # Every "*" resource the builders write is for actions of that list.
+    assert set(REPORT_ACTIONS) | set(CALLER_ACTIONS) == set(UNSCOPABLE_ACTIONS)
+
+
+@pytest.mark.parametrize("actions", [[action] for action in UNSCOPABLE_ACTIONS] + [list(UNSCOPABLE_ACTIONS)])
+def test_a_star_resource_is_accepted_for_the_listed_actions(actions: list) -> None:
+    assert wildcard_violations(doc({"Effect": "Allow", "Action": actions, "Resource": "*"})) == []
+
+
+@pytest.mark.parametrize("actions", [
+    ["fnf:StopExecution"], ["mns:PublishMessage"], ["fnf:ListExecutions"], ["fnf:GetExecutionHistory"],
+    ["log:PostLogStoreLogs"], ["fnf:startexecution"],  # case matters: judged as another action
+    ["fnf:StartExecution", "fnf:StopExecution"], ["fnf:ReportTaskSucceeded", "mns:PublishMessage"],
+])
+def test_a_star_resource_is_refused_for_any_other_action(actions: list) -> None:
+    problems = wildcard_violations(doc({"Effect": "Allow", "Action": actions, "Resource": "*"}))
+    assert problems == [f"Statement[0]: wildcard resource '*' for {', '.join(actions)}"]
 
 
 def test_canonical_json_is_order_independent() -> None:
@@ -105,7 +130,7 @@ def test_every_document_is_stable() -> None:
     for make in (lambda: trust_policy("fnf.aliyuncs.com"), report_task_policy,
                  lambda: publish_policy(REGION, ACCOUNT, "t"),
                  lambda: log_write_policy(REGION, ACCOUNT, "p-1", "s"),
-                 lambda: start_execution_policy(REGION, ACCOUNT, "f")):
+                 start_execution_policy):
         text = make()
         assert make() == text
         assert canonical_json(json.loads(text)) == text
@@ -130,8 +155,8 @@ TOPIC = "acs:mns:cn-hangzhou:1:/topics/t/messages"
      "wildcard resource 'acs:mns:*:*:*'"),
     ({"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": "acs:mns:cn-hangzhou:1:/*"},
      "wildcard resource"),
-    ({"Effect": "Allow", "Action": ["fnf:ReportTaskSucceeded", "fnf:StartExecution"], "Resource": "*"},
-     "wildcard resource '*' for fnf:ReportTaskSucceeded, fnf:StartExecution"),
+    ({"Effect": "Allow", "Action": ["fnf:ReportTaskSucceeded", "fnf:StopExecution"], "Resource": "*"},
+     "wildcard resource '*' for fnf:ReportTaskSucceeded, fnf:StopExecution"),
     ({"Effect": "Allow", "Action": "fnf:ReportTaskFailed", "Resource": "acs:fnf:*:*:*"}, "wildcard resource"),
     # one topic's name, but in every region / account
     ({"Effect": "Allow", "Action": "mns:PublishMessage", "Resource": "acs:mns:*:1:/topics/t/messages"},

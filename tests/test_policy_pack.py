@@ -101,16 +101,38 @@ def test_wildcard_resource_on_a_scopable_action_is_caught():
     assert "mns:PublishMessage" in message and "scope 'Resource'" in message
 
 
-def test_wildcard_resource_is_allowed_for_the_two_report_actions_only():
+def test_wildcard_resource_is_allowed_for_the_unscopable_actions_only():
+    from infra.policies import UNSCOPABLE_ACTIONS
+
     render = default_render()
     res = _publish_policy(render)
-    report = {"Action": ["fnf:ReportTaskSucceeded", "fnf:ReportTaskFailed"], "Effect": "Allow", "Resource": "*"}
-    _set_policy_doc(res, {"Statement": [report], "Version": "1"})
+    listed = {"Action": list(UNSCOPABLE_ACTIONS), "Effect": "Allow", "Resource": "*"}
+    _set_policy_doc(res, {"Statement": [listed], "Version": "1"})
     assert violations(render) == []
-    report["Action"].append("fnf:StartExecution")
-    _set_policy_doc(res, {"Statement": [report], "Version": "1"})
+    listed["Action"].append("fnf:StopExecution")
+    _set_policy_doc(res, {"Statement": [listed], "Version": "1"})
     [(policy, _, message)] = violations(render)
-    assert policy == rules.NO_WILDCARD_RAM and "fnf:StartExecution" in message
+    assert policy == rules.NO_WILDCARD_RAM and "fnf:StopExecution" in message
+    # The fix names exactly the documented list.
+    assert ("only fnf:ReportTaskSucceeded, fnf:ReportTaskFailed, fnf:StartExecution, fnf:DescribeExecution, "
+            "which support no resource scoping") in message
+
+
+@pytest.mark.parametrize("action", ["fnf:StopExecution", "mns:PublishMessage", "fnf:ListExecutions"])
+def test_wildcard_resource_on_an_unlisted_action_is_caught(action):
+    render = default_render()
+    res = _publish_policy(render)
+    _set_policy_doc(res, {"Statement": [{"Action": [action], "Effect": "Allow", "Resource": "*"}], "Version": "1"})
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.NO_WILDCARD_RAM, res["name"])
+    assert f"wildcard resource '*' for {action}" in message
+
+
+def test_the_wildcard_rule_describes_the_documented_list():
+    from infra.policies import UNSCOPABLE_ACTIONS
+
+    [policy] = [p for p in PACK.POLICIES if p.name == rules.NO_WILDCARD_RAM]
+    assert all(action in policy.description for action in UNSCOPABLE_ACTIONS)
 
 
 @pytest.mark.parametrize("policy_type", ["System", "system"])

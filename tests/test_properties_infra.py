@@ -148,7 +148,7 @@ def test_the_builders_never_emit_what_the_checker_flags(region: str, account: st
         policies.publish_policy(arn),
         policies.publish_policy(region, account, topic),
         policies.log_write_policy(region, account, project, store),
-        policies.start_execution_policy(region, account, flow),
+        policies.start_execution_policy(),
     ]
     assert documents[1] == documents[2]
     for text in documents:

@@ -2,7 +2,9 @@
 
 It reads the pattern's stack outputs (``patternStack`` =
 ``<org>/mns-callback-flow/<stack>``) and creates a RAM role allowed only to
-start and describe executions of that one flow.
+start and describe executions: ``fnf:StartExecution`` and
+``fnf:DescribeExecution`` on Resource "*", the only grant that works, as RAM
+cannot scope them to one flow (infra.policies.UNSCOPABLE_ACTIONS).
 """
 
 import sys
@@ -21,7 +23,7 @@ from caller_stack import FlowCaller
 config = pulumi.Config()
 pattern = pulumi.StackReference(caller_access.check_stack_name(config.require("patternStack")))
 
-# Without these three the caller cannot be scoped to the flow: require, not get.
+# The flow to start, its region and the account to trust: require, not get.
 flow_name = pattern.require_output("flowName")
 region = pattern.require_output("region")
 account_id = pattern.require_output("accountId")

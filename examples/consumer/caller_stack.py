@@ -14,14 +14,14 @@ TYPE_TOKEN = "mns-callback-flow-consumer:index:FlowCaller"
 
 
 class FlowCallerArgs(TypedDict):
-    """The pattern's stack outputs the caller is scoped by, and who may use it."""
+    """The pattern's stack outputs the caller uses, and who may use it."""
 
     flow_name: pulumi.Input[str]
-    """The pattern's ``flowName`` output: the one flow the role may start."""
+    """The pattern's ``flowName`` output: the flow the role is for (it names the role and the start command)."""
     region: pulumi.Input[str]
-    """The pattern's ``region`` output (part of the flow's ARN)."""
+    """The pattern's ``region`` output (where the start command calls the flow)."""
     account_id: pulumi.Input[str]
-    """The pattern's ``accountId`` output (part of the flow's ARN; the default trusted principal)."""
+    """The pattern's ``accountId`` output (the default trusted principal)."""
     trusted_principal: NotRequired[str | None]
     """Who may assume the role: ``acs:ram::<account>:root``, ``:user/<name>`` or ``:role/<name>``;
     unset or empty means the pattern account's root."""
@@ -30,7 +30,11 @@ class FlowCallerArgs(TypedDict):
 
 
 class FlowCaller(pulumi.ComponentResource):
-    """A RAM role that may only start and describe executions of one flow.
+    """A RAM role for calling the pattern's flow: it may only start and describe executions.
+
+    RAM cannot scope StartExecution / DescribeExecution to one flow (their API
+    references list "All Resources": infra.policies.UNSCOPABLE_ACTIONS), so the
+    grant is on "*": the role may start and describe any flow of the account.
 
     Takes the pattern's outputs as Outputs, so it works on a StackReference's
     values during preview, before they are known.
@@ -60,15 +64,15 @@ class FlowCaller(pulumi.ComponentResource):
             f"{name}-role",
             role_name=self.role_name,
             assume_role_policy_document=principal.apply(access.trust_policy),
-            description=flow.apply(lambda f: f"May start and describe executions of flow {f} only."),
+            description=flow.apply(lambda f: f"Starts and describes executions of flow {f}."),
             opts=child,
         )
         self.policy = alicloud.ram.Policy(
             f"{name}-policy",
             policy_name=self.role_name.apply(lambda r: f"{r}-start"),
-            policy_document=pulumi.Output.all(region, account_id, flow).apply(
-                lambda v: start_execution_policy(v[0], v[1], v[2])),
-            description="StartExecution/DescribeExecution on one flow.",
+            # Resource "*": these actions support no resource scoping (see the class docstring).
+            policy_document=start_execution_policy(),
+            description="StartExecution/DescribeExecution (no resource scoping exists for them).",
             opts=child,
         )
         self.attachment = alicloud.ram.RolePolicyAttachment(
