@@ -46,6 +46,12 @@ class CallbackFunctionArgs(TypedDict):
     """Seconds FC lets one invocation run."""
     verify_signature: bool
     """Whether the handler checks MNS push signatures (only turn off for local tests)."""
+    topic_name: str
+    """The one MNS topic whose pushes the handler accepts (``MNS_TOPIC_NAME``)."""
+    topic_owner: NotRequired[pulumi.Input[str]]
+    """That topic's owner account id (``MNS_TOPIC_OWNER``); default ``account_id``."""
+    notify_content_format: str
+    """The subscription's push format, ``JSON``, ``XML`` or ``SIMPLIFIED`` (``MNS_NOTIFY_CONTENT_FORMAT``)."""
     cert_url_prefixes: NotRequired[tuple[str, ...]]
     """Signing-certificate URL prefixes the handler may trust; empty: the documented hosts."""
     work: NotRequired[str | None]
@@ -146,11 +152,17 @@ class CallbackFunction(pulumi.ComponentResource):
             )
             grants.append(self.log_policy_attachment)
 
-        environment = function_environment(
-            region,
-            args["verify_signature"],
-            cert_url_prefixes=tuple(args.get("cert_url_prefixes") or ()),
-            work=args.get("work"),
+        # The topic's owner is an Output (the caller's account): the environment follows it.
+        environment = pulumi.Output.from_input(args.get("topic_owner", args["account_id"])).apply(
+            lambda owner: function_environment(
+                region,
+                args["verify_signature"],
+                topic_owner=owner,
+                topic_name=args["topic_name"],
+                notify_content_format=args["notify_content_format"],
+                cert_url_prefixes=tuple(args.get("cert_url_prefixes") or ()),
+                work=args.get("work"),
+            )
         )
         # The function only runs once its role may report (no AccessDenied on a first push).
         after_grants = pulumi.ResourceOptions(parent=self, depends_on=grants)

@@ -66,6 +66,11 @@ class CallbackPattern(pulumi.ComponentResource):
                 "memory_size": settings.memory_size,
                 "timeout": settings.function_timeout_seconds,
                 "verify_signature": settings.verify_signature,
+                # The flow's resourceArn names a topic of its own account (acs:mns:::, doc 157027),
+                # so the topic that may push is the stack account's, created or existing.
+                "topic_name": settings.topic_name,
+                "topic_owner": self.account_id,
+                "notify_content_format": settings.notify_content_format,
                 "cert_url_prefixes": settings.signing_cert_url_prefixes,
                 "work": settings.callback_work,
                 "log_project": settings.log_project,

@@ -54,6 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # 5 s answer window, so a task timeout that scales below ~5 s can expire while
 # a push is still being handled, which the cloud would not do.
 DEFAULT_TIME_SCALE = 0.01
+# The account that owns everything locally: the topic's owner in its pushes and FC's FC_ACCOUNT_ID.
+LOCAL_ACCOUNT_ID = "1234567890123456"
 
 
 def function_environment(settings: Settings, fnf_url: str, cert_prefix: str) -> dict[str, str]:
@@ -65,7 +67,9 @@ def function_environment(settings: Settings, fnf_url: str, cert_prefix: str) -> 
     """
     return {
         **stack_function_environment(
-            settings.region, settings.verify_signature, work=settings.callback_work, endpoint=fnf_url
+            settings.region, settings.verify_signature, topic_owner=LOCAL_ACCOUNT_ID,
+            topic_name=settings.topic_name, notify_content_format=settings.notify_content_format,
+            work=settings.callback_work, endpoint=fnf_url,
         ),
         "MNS_CERT_URL_PREFIXES": cert_prefix,
     }
@@ -134,13 +138,13 @@ class LocalStack:
             source_dir=self.source_dir, fc_version=s.function_compute,
             credentials=self.function_credentials,
             # docs/platform-facts.md: the python3.12 runtime has no context.credentials.
-            context_credentials=s.runtime != "python3.12", region=s.region,
+            context_credentials=s.runtime != "python3.12", region=s.region, account_id=LOCAL_ACCOUNT_ID,
             function=FunctionMeta(name=s.function_name, timeout=s.function_timeout_seconds,
                                   memory=s.memory_size,
                                   handler="index.handler" if s.function_compute == "3.0"
                                   else "index.wsgi_handler"),
             environment=env, port=self._ports[1]))
-        subscription = Subscription(self.fc.url, topic_name=s.topic_name,
+        subscription = Subscription(self.fc.url, topic_name=s.topic_name, topic_owner=LOCAL_ACCOUNT_ID,
                                     subscription_name=s.subscription_name,
                                     notify_format=s.notify_content_format,
                                     notify_strategy=s.notify_strategy)

@@ -55,6 +55,13 @@ def validate_anonymous_triggers(args: StackValidationArgs, report_violation: Rep
         report_violation(message, urn)
 
 
+def validate_topic_binding(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Stack-wide, like validate_anonymous_triggers."""
+    resources = [(r.resource_type, r.urn, r.props) for r in args.resources]
+    for urn, message in rules.anonymous_unbound(resources):
+        report_violation(message, urn)
+
+
 POLICIES = [
     ResourceValidationPolicy(
         name=rules.NO_WILDCARD_RAM,
@@ -81,6 +88,13 @@ POLICIES = [
         description="No anonymous HTTP trigger on a function whose environment turns "
         "MNS signature checks off (MNS_VERIFY_SIGNATURE=false).",
         validate=validate_anonymous_triggers,
+        enforcement_level=MANDATORY,
+    ),
+    StackValidationPolicy(
+        name=rules.ANONYMOUS_NEEDS_TOPIC_BINDING,
+        description="No anonymous HTTP trigger on a function that is not bound to one MNS topic "
+        "(MNS_TOPIC_OWNER and MNS_TOPIC_NAME): any account's topic can push a signed message.",
+        validate=validate_topic_binding,
         enforcement_level=MANDATORY,
     ),
 ]

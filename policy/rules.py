@@ -11,7 +11,7 @@ Each function returns the violation messages; every message says how to fix it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ _DOCUMENT_INPUTS = ("policyDocument", "document")
 
 NO_WILDCARD_RAM = "no-wildcard-ram-permissions"
 ANONYMOUS_NEEDS_SIGNATURE = "anonymous-trigger-needs-mns-signature-check"
+ANONYMOUS_NEEDS_TOPIC_BINDING = "anonymous-trigger-needs-topic-binding"
 CALLBACK_TIMEOUT = "wait-for-callback-has-timeout"
 CHECKSUMMED_CODE = "fc-code-is-checksummed-archive"
 
@@ -213,43 +214,65 @@ def _anonymous_http_target(type_token: str, inputs: Mapping[str, Any]) -> tuple[
     return False, None
 
 
-def _skips_signature_check(type_token: str, inputs: Mapping[str, Any]) -> tuple[bool, object]:
-    """(environment turns MNS signature checks off, the function's name)."""
+def _function_environment(type_token: str, inputs: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, object]:
+    """(the function's environment variables, its name), or (None, None) for other resources."""
     if type_token not in (FC3_FUNCTION, FC2_FUNCTION):
-        return False, None
+        return None, None
     env = inputs.get("environmentVariables")
-    off = isinstance(env, Mapping) and str(env.get("MNS_VERIFY_SIGNATURE", "")).strip().lower() == "false"
-    return off, inputs.get("functionName" if type_token == FC3_FUNCTION else "name")
+    return (env if isinstance(env, Mapping) else {}), inputs.get(
+        "functionName" if type_token == FC3_FUNCTION else "name")
 
 
-def anonymous_unverified(resources: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[tuple[str, str]]:
-    """``(trigger name, message)`` for each anonymous trigger of an unverified function.
+def _skips_signature_check(env: Mapping[str, Any]) -> bool:
+    return str(env.get("MNS_VERIFY_SIGNATURE", "")).strip().lower() == "false"
+
+
+def _lacks_topic_binding(env: Mapping[str, Any]) -> bool:
+    return not all(isinstance(env.get(k), str) and env[k].strip() for k in ("MNS_TOPIC_OWNER", "MNS_TOPIC_NAME"))
+
+
+def _anonymous_triggers_on(resources: Sequence[tuple[str, str, Mapping[str, Any]]],
+                           weak: Callable[[Mapping[str, Any]], bool]) -> list[tuple[str, str]]:
+    """``(trigger name, function resource name)`` for each anonymous HTTP trigger of a
+    function whose environment is ``weak``.
 
     Cross-resource, so it runs on the whole stack. A trigger whose function
     name is not yet known (an output during preview) counts as targeting every
-    unverified function: the rule fails closed.
+    such function: the rule fails closed.
     """
-    unverified = {}
+    functions = {}
     for type_token, name, inputs in resources:
-        off, fn_name = _skips_signature_check(type_token, inputs)
-        if off:
-            unverified[name] = fn_name
-    if not unverified:
-        return []
+        env, fn_name = _function_environment(type_token, inputs)
+        if env is not None and weak(env):
+            functions[name] = fn_name
     out = []
     for type_token, name, inputs in resources:
         anonymous, target = _anonymous_http_target(type_token, inputs)
-        if not anonymous:
-            continue
-        hits = [res for res, fn in unverified.items() if not isinstance(target, str) or target == fn]
-        for res in hits:
-            out.append((name, (
-                f"anonymous HTTP trigger on function {res!r}, whose environment sets "
-                "MNS_VERIFY_SIGNATURE=false: anyone who finds the URL can report tasks. Fix: "
-                "turn the check back on (config verifySignature=true; MNS_VERIFY_SIGNATURE is on "
-                "unless set to false). An MNS push cannot authenticate to FC, so the handler's "
-                "signature check is the trigger's only authentication.")))
+        if anonymous:
+            out += [(name, res) for res, fn in functions.items() if not isinstance(target, str) or target == fn]
     return out
+
+
+def anonymous_unverified(resources: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[tuple[str, str]]:
+    """``(trigger name, message)`` for each anonymous trigger of an unverified function."""
+    return [(trigger, (
+        f"anonymous HTTP trigger on function {res!r}, whose environment sets "
+        "MNS_VERIFY_SIGNATURE=false: anyone who finds the URL can report tasks. Fix: "
+        "turn the check back on (config verifySignature=true; MNS_VERIFY_SIGNATURE is on "
+        "unless set to false). An MNS push cannot authenticate to FC, so the handler's "
+        "signature check is the trigger's only authentication."))
+        for trigger, res in _anonymous_triggers_on(resources, _skips_signature_check)]
+
+
+def anonymous_unbound(resources: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[tuple[str, str]]:
+    """``(trigger name, message)`` for each anonymous trigger of a function not bound to one topic."""
+    return [(trigger, (
+        f"anonymous HTTP trigger on function {res!r}, whose environment does not set both "
+        "MNS_TOPIC_OWNER and MNS_TOPIC_NAME: a valid MNS signature proves only that some MNS "
+        "topic sent the push, and any account can subscribe this URL to a topic of its own. "
+        "Fix: give the function the topic's owner account id and name (CallbackFunction args "
+        "topic_name / topic_owner set them), so pushes from any other topic are refused."))
+        for trigger, res in _anonymous_triggers_on(resources, _lacks_topic_binding)]
 
 
 # --------------------------------------------------------------------------
@@ -271,4 +294,5 @@ def check_render(render: Mapping[str, Any]) -> list[Violation]:
         for policy, rule in RESOURCE_RULES.items():
             out += [Violation(policy, name, msg) for msg in rule(type_token, inputs)]
     out += [Violation(ANONYMOUS_NEEDS_SIGNATURE, name, msg) for name, msg in anonymous_unverified(resources)]
+    out += [Violation(ANONYMOUS_NEEDS_TOPIC_BINDING, name, msg) for name, msg in anonymous_unbound(resources)]
     return out

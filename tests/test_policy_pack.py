@@ -162,6 +162,38 @@ def test_anonymous_trigger_on_unverified_function_is_caught(value):
     assert "MNS_VERIFY_SIGNATURE=false" in message and "Fix: turn the check back on (config verifySignature=true" in message
 
 
+@pytest.mark.parametrize("render_of, function_type, trigger_type", [
+    (lambda: default_render(), rules.FC3_FUNCTION, rules.FC3_TRIGGER),
+    (lambda: fc2_render(), rules.FC2_FUNCTION, rules.FC2_TRIGGER),
+], ids=["fc3", "fc2"])
+@pytest.mark.parametrize("change", [
+    {"MNS_TOPIC_OWNER": None}, {"MNS_TOPIC_NAME": None}, {"MNS_TOPIC_NAME": "  "},
+], ids=["no-owner", "no-name", "blank-name"])
+def test_anonymous_trigger_on_a_function_not_bound_to_its_topic_is_caught(render_of, function_type, trigger_type,
+                                                                          change):
+    render = render_of()
+    environment = find(render, function_type)["inputs"]["environmentVariables"]
+    for key, value in change.items():
+        if value is None:
+            del environment[key]
+        else:
+            environment[key] = value
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.ANONYMOUS_NEEDS_TOPIC_BINDING, find(render, trigger_type)["name"])
+    assert "MNS_TOPIC_OWNER and MNS_TOPIC_NAME" in message and "any account can subscribe" in message
+
+
+def test_the_topic_binding_validator_reports_the_trigger_urn():
+    render = default_render()
+    del find(render, rules.FC3_FUNCTION)["inputs"]["environmentVariables"]["MNS_TOPIC_OWNER"]
+    resources = [PolicyResource(r["type"], r["inputs"], f"urn:{r['name']}", r["name"], None, None, None, [], {})
+                 for r in render["resources"]]
+    reported = []
+    _policy(rules.ANONYMOUS_NEEDS_TOPIC_BINDING).validate(
+        StackValidationArgs(resources), lambda message, urn=None: reported.append((message, urn)))
+    assert [urn for _, urn in reported] == [f"urn:{find(render, rules.FC3_TRIGGER)['name']}"]
+
+
 def test_trigger_on_another_function_or_with_auth_is_fine():
     render = default_render()
     fn = find(render, rules.FC3_FUNCTION)
@@ -246,7 +278,7 @@ def test_code_without_archive_is_caught():
 def test_pack_has_every_rule_and_each_is_mandatory():
     names = {p.name for p in PACK.POLICIES}
     assert names == {rules.NO_WILDCARD_RAM, rules.CALLBACK_TIMEOUT, rules.CHECKSUMMED_CODE,
-                     rules.ANONYMOUS_NEEDS_SIGNATURE}
+                     rules.ANONYMOUS_NEEDS_SIGNATURE, rules.ANONYMOUS_NEEDS_TOPIC_BINDING}
     assert all(p.enforcement_level == EnforcementLevel.MANDATORY for p in PACK.POLICIES)
     assert all(len(p.description) > 20 for p in PACK.POLICIES)
 

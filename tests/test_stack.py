@@ -98,6 +98,10 @@ def test_fc3_function_inputs(fc3: StackRun) -> None:
         "FNF_ENDPOINT": f"https://{REGION}.fnf.aliyuncs.com",
         "MNS_VERIFY_SIGNATURE": "true",
         "ALIBABA_CLOUD_REGION": REGION,
+        # Bound to the stack's own topic: the account that owns it and its name.
+        "MNS_TOPIC_OWNER": ACCOUNT_ID,
+        "MNS_TOPIC_NAME": "mns-callback-test-topic",
+        "MNS_NOTIFY_CONTENT_FORMAT": "JSON",
     }
     zip_bytes = base64.b64decode(function["code"]["zipFile"], validate=True)
     assert zip_bytes[:4] == b"PK\x03\x04"
@@ -119,6 +123,8 @@ def test_fc3_trigger_inputs(fc3: StackRun) -> None:
 def test_fc2_service_function_trigger_inputs(fc2: StackRun) -> None:
     service = fc2.one(T_SERVICE).inputs
     function = fc2.one(T_FUNCTION).inputs
+    assert {k: function["environmentVariables"][k] for k in ("MNS_TOPIC_OWNER", "MNS_TOPIC_NAME")} == {
+        "MNS_TOPIC_OWNER": ACCOUNT_ID, "MNS_TOPIC_NAME": "mns-callback-test-topic"}
     trigger = fc2.one(T_TRIGGER).inputs
     assert service["name"] == "mns-callback-test-callback-service"
     assert service["role"] == f"acs:ram::{ACCOUNT_ID}:role/mns-callback-test-callback-role"
@@ -300,6 +306,9 @@ def test_existing_topic_gets_no_topic_resource_but_a_subscription() -> None:
     assert run.outputs["topicName"] == "orders-existing"
     definition = yaml.safe_load(run.one(T_FLOW).inputs["definition"])
     assert definition["steps"][0]["resourceArn"] == "acs:mns:::/topics/orders-existing/messages"
+    # The handler accepts pushes of that existing topic only, owned by the stack's account.
+    environment = run.one(T_V3_FUNCTION).inputs["environmentVariables"]
+    assert (environment["MNS_TOPIC_OWNER"], environment["MNS_TOPIC_NAME"]) == (ACCOUNT_ID, "orders-existing")
     publish = json.loads(run.named("callback-flow-policy").inputs["policyDocument"])
     assert publish["Statement"][0]["Resource"] == TOPIC_ARN_OF.format(
         region=REGION, account=ACCOUNT_ID, topic="orders-existing")
@@ -318,6 +327,9 @@ def test_settings_reach_the_resources() -> None:
         "FNF_ENDPOINT": "https://ap-southeast-1.fnf.aliyuncs.com",
         "MNS_VERIFY_SIGNATURE": "false",
         "ALIBABA_CLOUD_REGION": "ap-southeast-1",
+        "MNS_TOPIC_OWNER": ACCOUNT_ID,
+        "MNS_TOPIC_NAME": "orders-topic",
+        "MNS_NOTIFY_CONTENT_FORMAT": "XML",
     }
     # python3.12 preinstalls no aliyun-python-sdk-core: the archive carries it.
     names = zipfile.ZipFile(io.BytesIO(base64.b64decode(function["code"]["zipFile"]))).namelist()
@@ -386,7 +398,8 @@ def _function_args(source_dir: Path, function_compute: str = "3.0") -> dict:
     return {
         "function_name": "solo-callback", "function_compute": function_compute, "region": REGION,
         "account_id": ACCOUNT_ID, "runtime": "python3.10", "memory_size": 128, "timeout": 10,
-        "verify_signature": True, "source_dir": str(source_dir),
+        "verify_signature": True, "topic_name": "solo-topic", "notify_content_format": "JSON",
+        "source_dir": str(source_dir),
     }
 
 
