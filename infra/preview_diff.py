@@ -5,12 +5,16 @@ plugin; a pull request's reviewer needs the same picture without any of them.
 This module compares two renders of ``python -m infra.synth`` (the shape fixed
 in docs/design.md: ``{"project", "stack", "resources": [{"type", "name", "parent",
 "inputs", "dependsOn"}], "outputs"}``) and prints what would be created,
-updated and deleted, and for each update the input paths that change.
+updated, replaced and deleted, and for each the input paths that change.
 
 Resources are matched by (type, name), as Pulumi matches URNs, so a renamed
-resource shows as a delete plus a create. An update here can still be a
-replacement under ``pulumi preview`` when the provider marks the changed input
-as force-new: the render does not carry the provider's schema.
+logical resource shows as a delete plus a create. A changed input the provider
+marks force-new (``infra.provider_replacements``) makes the change a
+replacement, ``+-``, with the order ``pulumi up`` would use. Whether a resource
+updates is decided from its inputs, as the engine decides it: a change of
+``dependsOn`` alone is only noted. Secret config values reach the render as
+placeholders (``infra.stack_config``); a change to one prints as
+``(secret changed)``, never the values.
 
 Pure: no Pulumi, no network. The only I/O is in :func:`diff_against_file` and
 :func:`main`, which read render files and write the summary.
@@ -37,12 +41,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NoReturn, TextIO
 
+from infra.provider_replacements import (
+    NAME_CANNOT_COEXIST,
+    PROVIDER_DELETES_FIRST,
+    forcing_inputs,
+    replacement_order,
+)
+from infra.stack_config import SECRET_PLACEHOLDER
+
 EXIT_NO_CHANGE = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
-Op = Literal["create", "update", "delete"]
-_SYMBOL = {"create": "+", "update": "~", "delete": "-"}
+Op = Literal["create", "update", "replace", "delete"]
+_SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
+_ORDER_NOTE = {
+    PROVIDER_DELETES_FIRST: "delete before create: the provider deletes the old one first (a user-set name)",
+    NAME_CANNOT_COEXIST: "delete before create needed: the new one keeps the old one's name and cannot be "
+    "created beside it (unverified); pulumi creates first unless deleteBeforeReplace is set",
+}
 
 # Strings at least this long that are pure base64 are blobs (the code
 # archive): summarised by length and digest, never printed.
@@ -75,12 +92,18 @@ class Change:
 
 @dataclass(frozen=True)
 class ResourceChange:
-    """A resource to create, update or delete, keyed by (type, name)."""
+    """A resource to create, update, replace or delete, keyed by (type, name).
+
+    For a replacement, ``forced_by`` names the force-new inputs that changed and
+    ``order`` is an ``infra.provider_replacements`` replacement order.
+    """
 
     op: Op
     type: str
     name: str
     changes: tuple[Change, ...] = ()
+    forced_by: tuple[str, ...] = ()
+    order: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,10 +116,13 @@ class RenderDiff:
     stack: str = ""
     project: str = ""
     notes: tuple[str, ...] = ()
+    reparented: tuple[str, ...] = ()
+    depends_on_only: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.resources or self.outputs)
+        """A ``dependsOn`` edge alone changes nothing the engine acts on; a new parent changes the URN."""
+        return bool(self.resources or self.outputs or self.reparented)
 
     def count(self, op: Op) -> int:
         return sum(1 for r in self.resources if r.op == op)
@@ -166,12 +192,31 @@ def _flatten_changes(path: str, old: object, new: object) -> list[Change]:
 
 
 def _resource_body(res: Mapping) -> dict:
-    """The parts of a resource whose change means an update."""
+    """The parts of a resource a create lists."""
     return {
         "inputs": res.get("inputs", {}),
         "parent": res.get("parent"),
         "dependsOn": res.get("dependsOn", []),
     }
+
+
+def _top_level_inputs(changes: Sequence[Change]) -> set[str]:
+    """``inputs.code.zipFile`` -> ``code``: the provider decides force-new by top-level input."""
+    return {re.split(r"[.\[]", c.path, maxsplit=1)[0] for c in changes}
+
+
+def _compare(type_: str, name: str, old: Mapping, new: Mapping) -> ResourceChange | None:
+    """An update or replacement from the inputs alone (as the engine diffs), or None."""
+    old_inputs, new_inputs = old.get("inputs", {}), new.get("inputs", {})
+    leaves = _flatten_changes("", old_inputs, new_inputs)
+    if not leaves:
+        return None
+    changes = tuple(Change(f"inputs.{c.path}", c.old, c.new) for c in leaves)
+    forced = forcing_inputs(type_, _top_level_inputs(leaves))
+    if forced:
+        order = replacement_order(type_, old_inputs, new_inputs)
+        return ResourceChange("replace", type_, name, changes, tuple(forced), order)
+    return ResourceChange("update", type_, name, changes)
 
 
 def diff_renders(base: dict, head: dict) -> RenderDiff:
@@ -181,6 +226,8 @@ def diff_renders(base: dict, head: dict) -> RenderDiff:
     old = {(r["type"], r["name"]): r for r in base["resources"]}
     new = {(r["type"], r["name"]): r for r in head["resources"]}
     changes: list[ResourceChange] = []
+    reparented: list[str] = []
+    depends_on_only: list[str] = []
     unchanged = 0
     for key in sorted(set(old) | set(new)):
         type_, name = key
@@ -191,11 +238,19 @@ def diff_renders(base: dict, head: dict) -> RenderDiff:
         elif key not in new:
             changes.append(ResourceChange("delete", type_, name))
         else:
-            leaves = _flatten_changes("", _resource_body(old[key]), _resource_body(new[key]))
-            if leaves:
-                changes.append(ResourceChange("update", type_, name, tuple(leaves)))
+            change = _compare(type_, name, old[key], new[key])
+            if change:
+                changes.append(change)
             else:
                 unchanged += 1
+            label = f"{type_} {name}"
+            if old[key].get("parent") != new[key].get("parent"):
+                reparented.append(
+                    f"{label}: parent {old[key].get('parent')} => {new[key].get('parent')}; "
+                    "its URN changes, so without an alias pulumi creates it anew and deletes the old one"
+                )
+            elif change is None and sorted(old[key].get("dependsOn", [])) != sorted(new[key].get("dependsOn", [])):
+                depends_on_only.append(f"{label}: dependsOn changed only (no update: the engine diffs inputs)")
     outputs = _flatten_changes("", base.get("outputs", {}), head.get("outputs", {}))
     notes = []
     for key in ("project", "stack"):
@@ -208,6 +263,8 @@ def diff_renders(base: dict, head: dict) -> RenderDiff:
         stack=str(head.get("stack", "")),
         project=str(head.get("project", "")),
         notes=tuple(notes),
+        reparented=tuple(reparented),
+        depends_on_only=tuple(depends_on_only),
     )
 
 
@@ -257,25 +314,51 @@ def _scalar(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _format_change(sym: str, change: Change, indent: str) -> list[str]:
-    """Lines for one changed path: a scalar ``old => new`` or a unified diff."""
+def _holds_secret(value: object) -> bool:
+    """True when a secret placeholder is anywhere in ``value`` (a string, or inside a list/object)."""
+    if isinstance(value, str):
+        return SECRET_PLACEHOLDER.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
+
+
+def _format_change(sym: str, change: Change, indent: str, note: str = "") -> list[str]:
+    """Lines for one changed path: a scalar ``old => new`` or a unified diff.
+
+    A value holding a secret prints as ``(secret)``; a change to or from one as
+    ``(secret changed)``: neither value is printed.
+    """
     old, new = change.old, change.new
+    if _holds_secret(old) or _holds_secret(new):
+        shown = "(secret changed)" if old is not MISSING and new is not MISSING else "(secret)"
+        return [f"{indent}{sym} {change.path}: {shown}{note}"]
     old_doc = _as_document(old) if isinstance(old, str) else None
     new_doc = _as_document(new) if isinstance(new, str) else None
     if old is MISSING and new_doc is not None:
-        return [f"{indent}{sym} {change.path}:"] + [f"{indent}    + {line}" for line in new_doc]
+        return [f"{indent}{sym} {change.path}:{note}"] + [f"{indent}    + {line}" for line in new_doc]
     if (old_doc is not None or new_doc is not None) and old is not MISSING and new is not MISSING:
         a = old_doc if old_doc is not None else [_scalar(old)]
         b = new_doc if new_doc is not None else [_scalar(new)]
-        lines = [f"{indent}{sym} {change.path}:"]
+        lines = [f"{indent}{sym} {change.path}:{note}"]
         diff = difflib.unified_diff(a, b, fromfile="before", tofile="after", lineterm="", n=3)
         lines += [f"{indent}    {line}" for line in diff]
         return lines
     if old is MISSING:
-        return [f"{indent}+ {change.path}: {_scalar(new)}"]
+        return [f"{indent}+ {change.path}: {_scalar(new)}{note}"]
     if new is MISSING:
-        return [f"{indent}- {change.path}: {_scalar(old)}"]
-    return [f"{indent}~ {change.path}: {_scalar(old)} => {_scalar(new)}"]
+        return [f"{indent}- {change.path}: {_scalar(old)}{note}"]
+    return [f"{indent}~ {change.path}: {_scalar(old)} => {_scalar(new)}{note}"]
+
+
+def _forcing_note(res: ResourceChange, change: Change) -> str:
+    """`` (forces replacement)`` on a changed path under a force-new input."""
+    if res.op != "replace":
+        return ""
+    top = _top_level_inputs([Change(change.path.removeprefix("inputs."), change.old, change.new)])
+    return " (forces replacement)" if top & set(res.forced_by) else ""
 
 
 def _change_symbol(change: Change) -> str:
@@ -298,16 +381,24 @@ def format_diff(diff: RenderDiff) -> str:
     for res in diff.resources:
         sym = _SYMBOL[res.op]
         lines.append(f"{sym} {res.op} {res.type} {res.name}")
+        if res.order in _ORDER_NOTE:
+            lines.append(f"    ! {_ORDER_NOTE[res.order]}")
         for change in res.changes:
-            lines += _format_change(_change_symbol(change), change, "    ")
+            lines += _format_change(_change_symbol(change), change, "    ", _forcing_note(res, change))
         lines.append("")
+    for moved in diff.reparented:
+        lines += [f"~ {moved}", ""]
     if diff.outputs:
         lines.append("Outputs:")
         for change in diff.outputs:
             lines += _format_change(_change_symbol(change), change, "    ")
         lines.append("")
+    for only in diff.depends_on_only:
+        lines.append(f"note: {only}")
+    if diff.depends_on_only:
+        lines.append("")
     lines.append("Resources:")
-    for op in ("create", "update", "delete"):
+    for op in ("create", "update", "replace", "delete"):
         n = diff.count(op)  # type: ignore[arg-type]
         if n:
             lines.append(f"    {_SYMBOL[op]} {n} to {op}")
