@@ -55,7 +55,10 @@ EXIT_CHANGES = 2
 
 Op = Literal["create", "update", "replace", "delete"]
 _SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
+UNKNOWN_TYPE = "unknown-type"
 _ORDER_NOTE = {
+    UNKNOWN_TYPE: "no ForceNew fields known for this type (infra/provider_replacements.py): "
+    "this may be a replacement",
     PROVIDER_DELETES_FIRST: "delete before create: the provider deletes the old one first (a user-set name)",
     NAME_CANNOT_COEXIST: "delete before create needed: the new one keeps the old one's name and cannot be "
     "created beside it (unverified); pulumi creates first unless deleteBeforeReplace is set",
@@ -212,7 +215,10 @@ def _compare(type_: str, name: str, old: Mapping, new: Mapping) -> ResourceChang
     if not leaves:
         return None
     changes = tuple(Change(f"inputs.{c.path}", c.old, c.new) for c in leaves)
-    forced = forcing_inputs(type_, _top_level_inputs(leaves))
+    try:
+        forced = forcing_inputs(type_, _top_level_inputs(leaves))
+    except KeyError:
+        return ResourceChange("update", type_, name, changes, order=UNKNOWN_TYPE)
     if forced:
         order = replacement_order(type_, old_inputs, new_inputs)
         return ResourceChange("replace", type_, name, changes, tuple(forced), order)

@@ -54,7 +54,8 @@ def _full_key(project: str, key: str) -> str:
 
 
 def secret_placeholder(fingerprint: str) -> str:
-    """``[secret sha256:<12 hex>]`` of ``fingerprint`` (a ciphertext, never a plaintext)."""
+    """``[secret sha256:<12 hex>]`` of ``fingerprint``: text already in the stack file
+    (a ciphertext, ESC environment names), never a plaintext."""
     return f"[secret sha256:{hashlib.sha256(fingerprint.encode('utf-8')).hexdigest()[:12]}]"
 
 

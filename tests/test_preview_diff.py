@@ -391,3 +391,15 @@ def test_an_added_secret_is_shown_as_a_secret():
     find(head, "alicloud:fc/v3Function:V3Function")["inputs"]["environmentVariables"]["API_KEY"] = "[secret]"
     text = pd.format_diff(pd.diff_renders(base, head))
     assert "    + inputs.environmentVariables.API_KEY: (secret)" in text and "[secret]" not in text
+
+
+def test_a_type_without_force_new_fields_is_an_update_that_says_so():
+    base, head = sample_render(), sample_render()
+    for render in (base, head):
+        render["resources"].append({"type": "alicloud:oss/bucket:Bucket", "name": "b", "parent": None,
+                                    "inputs": {"bucket": "x"}, "dependsOn": []})
+    find(head, "alicloud:oss/bucket:Bucket")["inputs"]["bucket"] = "y"
+    diff = pd.diff_renders(base, head)
+    [change] = diff.resources
+    assert change.op == "update"
+    assert "    ! no ForceNew fields known for this type" in pd.format_diff(diff)

@@ -82,3 +82,22 @@ def test_replacement_order():
     # the deprecated `name` is auto-named by the bridge: roleName alone does not make it delete first
     assert pr.replacement_order(role, {"roleName": "a"}, {"roleName": "b"}) == pr.CREATE_FIRST
     assert pr.replacement_order(role, {"name": "a"}, {"name": "b"}) == pr.PROVIDER_DELETES_FIRST
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), name)
+
+
+@pytest.mark.parametrize("token", sorted(pr.REPLACEMENT_RULES))
+def test_every_force_new_field_is_an_input_of_the_installed_sdk(token):
+    """The table's Pulumi names are the installed pulumi-alicloud's own inputs for that type token."""
+    import importlib
+    import inspect
+
+    _, module_path, class_name = token.split(":")
+    cls = getattr(importlib.import_module(f"pulumi_alicloud.{module_path.split('/')[0]}"), class_name)
+    source = inspect.getsource(cls)
+    assert f"'{token}'" in source or f'"{token}"' in source
+    params = set(inspect.signature(cls._internal_init).parameters)
+    missing = sorted(f for f in pr.REPLACEMENT_RULES[token].force_new if _snake(f) not in params)
+    assert not missing, (token, missing)
