@@ -12,7 +12,8 @@ logical resource shows as a delete plus a create. A changed input the provider
 marks force-new (``infra.provider_replacements``) makes the change a
 replacement, ``+-``, with the order ``pulumi up`` would use. Whether a resource
 updates is decided from its inputs, as the engine decides it: a change of
-``dependsOn`` alone is only noted. Secret config values reach the render as
+``dependsOn`` alone is only noted; a parent of another type changes the URN
+(``~ reparent``). Secret config values reach the render as
 placeholders (``infra.stack_config``); a change to one prints as
 ``(secret changed)``, never the values.
 
@@ -53,10 +54,14 @@ EXIT_NO_CHANGE = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
-Op = Literal["create", "update", "replace", "delete"]
-_SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
+Op = Literal["create", "update", "replace", "delete", "reparent"]
+_SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "reparent": "~"}
 UNKNOWN_TYPE = "unknown-type"
+NEW_URN = "new-urn"
 _ORDER_NOTE = {
+    # Pulumi docs, "Refactoring with aliases"; the URN holds the parent's type chain (SDK Urn.Create).
+    NEW_URN: "the URN changes with the parent's type: without an alias pulumi creates it under the new "
+    "URN and deletes the old one",
     UNKNOWN_TYPE: "no ForceNew fields known for this type (infra/provider_replacements.py): "
     "this may be a replacement",
     PROVIDER_DELETES_FIRST: "delete before create: the provider deletes the old one first (a user-set name)",
@@ -119,16 +124,16 @@ class RenderDiff:
     stack: str = ""
     project: str = ""
     notes: tuple[str, ...] = ()
-    reparented: tuple[str, ...] = ()
-    depends_on_only: tuple[str, ...] = ()
+    reparented: tuple[ResourceChange, ...] = ()
+    quiet: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
-        """A ``dependsOn`` edge alone changes nothing the engine acts on; a new parent changes the URN."""
+        """A new parent type changes the URN; ``quiet`` changes (``dependsOn`` alone) are no step."""
         return bool(self.resources or self.outputs or self.reparented)
 
     def count(self, op: Op) -> int:
-        return sum(1 for r in self.resources if r.op == op)
+        return sum(1 for r in (*self.resources, *self.reparented) if r.op == op)
 
 
 # --------------------------------------------------------------------------
@@ -203,6 +208,11 @@ def _resource_body(res: Mapping) -> dict:
     }
 
 
+def _parent_type(ref: str | None) -> str | None:
+    """``"type::name"`` -> ``type``: a URN carries its parent's type, not its name."""
+    return ref.split("::", 1)[0] if ref else None
+
+
 def _top_level_inputs(changes: Sequence[Change]) -> set[str]:
     """``inputs.code.zipFile`` -> ``code``: the provider decides force-new by top-level input."""
     return {re.split(r"[.\[]", c.path, maxsplit=1)[0] for c in changes}
@@ -232,8 +242,8 @@ def diff_renders(base: dict, head: dict) -> RenderDiff:
     old = {(r["type"], r["name"]): r for r in base["resources"]}
     new = {(r["type"], r["name"]): r for r in head["resources"]}
     changes: list[ResourceChange] = []
-    reparented: list[str] = []
-    depends_on_only: list[str] = []
+    reparented: list[ResourceChange] = []
+    quiet: list[str] = []
     unchanged = 0
     for key in sorted(set(old) | set(new)):
         type_, name = key
@@ -245,18 +255,20 @@ def diff_renders(base: dict, head: dict) -> RenderDiff:
             changes.append(ResourceChange("delete", type_, name))
         else:
             change = _compare(type_, name, old[key], new[key])
-            if change:
+            label = f"{type_} {name}"
+            old_parent, new_parent = old[key].get("parent"), new[key].get("parent")
+            if _parent_type(old_parent) != _parent_type(new_parent):
+                # A new URN: whatever the inputs do, the engine sees a different resource.
+                moved = (Change("parent", old_parent, new_parent), *(change.changes if change else ()))
+                reparented.append(ResourceChange("reparent", type_, name, moved, order=NEW_URN))
+            elif change:
                 changes.append(change)
             else:
                 unchanged += 1
-            label = f"{type_} {name}"
-            if old[key].get("parent") != new[key].get("parent"):
-                reparented.append(
-                    f"{label}: parent {old[key].get('parent')} => {new[key].get('parent')}; "
-                    "its URN changes, so without an alias pulumi creates it anew and deletes the old one"
-                )
-            elif change is None and sorted(old[key].get("dependsOn", [])) != sorted(new[key].get("dependsOn", [])):
-                depends_on_only.append(f"{label}: dependsOn changed only (no update: the engine diffs inputs)")
+                if old_parent != new_parent:
+                    quiet.append(f"{label}: parent {old_parent} => {new_parent} (same parent type: the URN stays)")
+                elif sorted(old[key].get("dependsOn", [])) != sorted(new[key].get("dependsOn", [])):
+                    quiet.append(f"{label}: dependsOn changed only (no update: the engine diffs inputs)")
     outputs = _flatten_changes("", base.get("outputs", {}), head.get("outputs", {}))
     notes = []
     for key in ("project", "stack"):
@@ -270,7 +282,7 @@ def diff_renders(base: dict, head: dict) -> RenderDiff:
         project=str(head.get("project", "")),
         notes=tuple(notes),
         reparented=tuple(reparented),
-        depends_on_only=tuple(depends_on_only),
+        quiet=tuple(quiet),
     )
 
 
@@ -384,7 +396,7 @@ def format_diff(diff: RenderDiff) -> str:
         lines.append("")
     if not diff.has_changes:
         lines += ["No changes.", ""]
-    for res in diff.resources:
+    for res in (*diff.resources, *diff.reparented):
         sym = _SYMBOL[res.op]
         lines.append(f"{sym} {res.op} {res.type} {res.name}")
         if res.order in _ORDER_NOTE:
@@ -392,19 +404,17 @@ def format_diff(diff: RenderDiff) -> str:
         for change in res.changes:
             lines += _format_change(_change_symbol(change), change, "    ", _forcing_note(res, change))
         lines.append("")
-    for moved in diff.reparented:
-        lines += [f"~ {moved}", ""]
     if diff.outputs:
         lines.append("Outputs:")
         for change in diff.outputs:
             lines += _format_change(_change_symbol(change), change, "    ")
         lines.append("")
-    for only in diff.depends_on_only:
+    for only in diff.quiet:
         lines.append(f"note: {only}")
-    if diff.depends_on_only:
+    if diff.quiet:
         lines.append("")
     lines.append("Resources:")
-    for op in ("create", "update", "replace", "delete"):
+    for op in ("create", "update", "replace", "delete", "reparent"):
         n = diff.count(op)  # type: ignore[arg-type]
         if n:
             lines.append(f"    {_SYMBOL[op]} {n} to {op}")

@@ -362,12 +362,25 @@ def test_a_dependson_only_change_is_not_an_update():
     assert "4 unchanged" in text
 
 
-def test_a_new_parent_is_a_change_of_urn_not_an_update():
+def test_a_parent_of_another_type_is_a_new_urn_not_an_update():
     base, head = sample_render(), sample_render()
     find(head, "alicloud:fnf/flow:Flow")["parent"] = "mns-callback-flow:index:Other::x"
+    find(head, "alicloud:fnf/flow:Flow")["inputs"]["description"] = "moved"
     diff = pd.diff_renders(base, head)
-    assert diff.has_changes and not diff.resources
-    assert "URN changes" in pd.format_diff(diff)
+    assert diff.has_changes and not diff.resources and pd.exit_code(diff) == 2
+    text = pd.format_diff(diff)
+    assert "~ reparent alicloud:fnf/flow:Flow demo-flow\n    ! the URN changes with the parent's type" in text
+    assert '    ~ parent: "mns-callback-flow:index:CallbackPattern::demo" => "mns-callback-flow:index:Other::x"' in text
+    assert '    ~ inputs.description: ' in text
+    assert "~ 1 to reparent" in text and "3 unchanged" in text
+
+
+def test_a_parent_renamed_within_its_type_keeps_the_urn():
+    base, head = sample_render(), sample_render()
+    find(head, "alicloud:fnf/flow:Flow")["parent"] = "mns-callback-flow:index:CallbackPattern::other"
+    diff = pd.diff_renders(base, head)
+    assert not diff.has_changes
+    assert "(same parent type: the URN stays)" in pd.format_diff(diff)
 
 
 SECRET_A = "[secret sha256:0123456789ab]"
