@@ -7,6 +7,9 @@ ARNs and URLs so the same source always renders the same bytes.
 
 Only the type tokens the program uses are known; anything else fails loudly,
 so a renamed or new resource type cannot slip through a render unnoticed.
+
+A value the program marks secret (``pulumi.Output.secret``, ``Config.get_secret``)
+is recorded as a placeholder, never as its plaintext (see :func:`secret_stand_in`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +25,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+from infra.stack_config import SECRET_PLACEHOLDER, secret_placeholder
 
 ACCOUNT_ID = "1234567890123456"
 CALLER_IDENTITY = "alicloud:index/getCallerIdentity:getCallerIdentity"
@@ -160,8 +167,28 @@ class RecordingMonitor(MockMonitor):
         return found[0]
 
 
+def secret_stand_in(plaintext: Any) -> str:
+    """What a render shows for a secret value.
+
+    Offline, a secret can only be built from config placeholders (the stack
+    file's ciphertexts are never decrypted) or from text in the program. With
+    placeholders in it, the stand-in is a digest of those, so the diff sees a
+    changed ciphertext; otherwise it is ``[secret]``: no digest of a plaintext,
+    which a short secret could be guessed back from.
+    """
+    text = plaintext if isinstance(plaintext, str) else json.dumps(plaintext, sort_keys=True, default=str)
+    found = SECRET_PLACEHOLDER.findall(text)
+    if not found:
+        return "[secret]"
+    if found == [text]:
+        return text
+    return secret_placeholder("\0".join(found))
+
+
 def _plain(value: Any) -> Any:
-    """Inputs as JSON-able data (keys are sorted later, at dump time)."""
+    """Inputs as JSON-able data (keys are sorted later, at dump time); secrets as stand-ins."""
+    if is_rpc_secret(value):
+        return secret_stand_in(_plain(unwrap_rpc_secret(value)))
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -205,8 +232,15 @@ def run_offline(
         if isinstance(result, pulumi.Output):
             result = _sync_await(result.future())
         exported = dict(getattr(get_root_resource(), "outputs", {}))
+        secret = {
+            name for name, value in exported.items()
+            if isinstance(value, pulumi.Output) and _sync_await(value.is_secret())
+        }
         resolved = pulumi.Output.all(*exported.values()).apply(lambda values: dict(zip(exported, values)))
-        holder["outputs"] = _sync_await(resolved.future())
+        values = _sync_await(resolved.future())
+        holder["outputs"] = {
+            name: secret_stand_in(value) if name in secret else value for name, value in values.items()
+        }
         holder["result"] = result
 
     try:

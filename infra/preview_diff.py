@@ -5,12 +5,17 @@ plugin; a pull request's reviewer needs the same picture without any of them.
 This module compares two renders of ``python -m infra.synth`` (the shape fixed
 in docs/design.md: ``{"project", "stack", "resources": [{"type", "name", "parent",
 "inputs", "dependsOn"}], "outputs"}``) and prints what would be created,
-updated and deleted, and for each update the input paths that change.
+updated, replaced and deleted, and for each the input paths that change.
 
 Resources are matched by (type, name), as Pulumi matches URNs, so a renamed
-resource shows as a delete plus a create. An update here can still be a
-replacement under ``pulumi preview`` when the provider marks the changed input
-as force-new: the render does not carry the provider's schema.
+logical resource shows as a delete plus a create. A changed input the provider
+marks force-new (``infra.provider_replacements``) makes the change a
+replacement, ``+-``, with the order ``pulumi up`` would use. Whether a resource
+updates is decided from its inputs, as the engine decides it: a change of
+``dependsOn`` alone is only noted; a parent of another type changes the URN
+(``~ reparent``). Secret config values reach the render as
+placeholders (``infra.stack_config``); a change to one prints as
+``(secret changed)``, never the values.
 
 Pure: no Pulumi, no network. The only I/O is in :func:`diff_against_file` and
 :func:`main`, which read render files and write the summary.
@@ -37,12 +42,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NoReturn, TextIO
 
+from infra.provider_replacements import (
+    NAME_CANNOT_COEXIST,
+    PROVIDER_DELETES_FIRST,
+    forcing_inputs,
+    replacement_order,
+)
+from infra.stack_config import SECRET_PLACEHOLDER
+
 EXIT_NO_CHANGE = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
-Op = Literal["create", "update", "delete"]
-_SYMBOL = {"create": "+", "update": "~", "delete": "-"}
+Op = Literal["create", "update", "replace", "delete", "reparent"]
+_SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "reparent": "~"}
+UNKNOWN_TYPE = "unknown-type"
+NEW_URN = "new-urn"
+_ORDER_NOTE = {
+    # Pulumi docs, "Refactoring with aliases"; the URN holds the parent's type chain (SDK Urn.Create).
+    NEW_URN: "the URN changes with the parent's type: without an alias pulumi creates it under the new "
+    "URN and deletes the old one",
+    UNKNOWN_TYPE: "no ForceNew fields known for this type (infra/provider_replacements.py): "
+    "this may be a replacement",
+    PROVIDER_DELETES_FIRST: "delete before create: the provider deletes the old one first (a user-set name)",
+    NAME_CANNOT_COEXIST: "delete before create needed: the new one keeps the old one's name and cannot be "
+    "created beside it (unverified); pulumi creates first unless deleteBeforeReplace is set",
+}
 
 # Strings at least this long that are pure base64 are blobs (the code
 # archive): summarised by length and digest, never printed.
@@ -75,12 +100,18 @@ class Change:
 
 @dataclass(frozen=True)
 class ResourceChange:
-    """A resource to create, update or delete, keyed by (type, name)."""
+    """A resource to create, update, replace or delete, keyed by (type, name).
+
+    For a replacement, ``forced_by`` names the force-new inputs that changed and
+    ``order`` is an ``infra.provider_replacements`` replacement order.
+    """
 
     op: Op
     type: str
     name: str
     changes: tuple[Change, ...] = ()
+    forced_by: tuple[str, ...] = ()
+    order: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,13 +124,16 @@ class RenderDiff:
     stack: str = ""
     project: str = ""
     notes: tuple[str, ...] = ()
+    reparented: tuple[ResourceChange, ...] = ()
+    quiet: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.resources or self.outputs)
+        """A new parent type changes the URN; ``quiet`` changes (``dependsOn`` alone) are no step."""
+        return bool(self.resources or self.outputs or self.reparented)
 
     def count(self, op: Op) -> int:
-        return sum(1 for r in self.resources if r.op == op)
+        return sum(1 for r in (*self.resources, *self.reparented) if r.op == op)
 
 
 # --------------------------------------------------------------------------
@@ -166,12 +200,39 @@ def _flatten_changes(path: str, old: object, new: object) -> list[Change]:
 
 
 def _resource_body(res: Mapping) -> dict:
-    """The parts of a resource whose change means an update."""
+    """The parts of a resource a create lists."""
     return {
         "inputs": res.get("inputs", {}),
         "parent": res.get("parent"),
         "dependsOn": res.get("dependsOn", []),
     }
+
+
+def _parent_type(ref: str | None) -> str | None:
+    """``"type::name"`` -> ``type``: a URN carries its parent's type, not its name."""
+    return ref.split("::", 1)[0] if ref else None
+
+
+def _top_level_inputs(changes: Sequence[Change]) -> set[str]:
+    """``inputs.code.zipFile`` -> ``code``: the provider decides force-new by top-level input."""
+    return {re.split(r"[.\[]", c.path, maxsplit=1)[0] for c in changes}
+
+
+def _compare(type_: str, name: str, old: Mapping, new: Mapping) -> ResourceChange | None:
+    """An update or replacement from the inputs alone (as the engine diffs), or None."""
+    old_inputs, new_inputs = old.get("inputs", {}), new.get("inputs", {})
+    leaves = _flatten_changes("", old_inputs, new_inputs)
+    if not leaves:
+        return None
+    changes = tuple(Change(f"inputs.{c.path}", c.old, c.new) for c in leaves)
+    try:
+        forced = forcing_inputs(type_, _top_level_inputs(leaves))
+    except KeyError:
+        return ResourceChange("update", type_, name, changes, order=UNKNOWN_TYPE)
+    if forced:
+        order = replacement_order(type_, old_inputs, new_inputs)
+        return ResourceChange("replace", type_, name, changes, tuple(forced), order)
+    return ResourceChange("update", type_, name, changes)
 
 
 def diff_renders(base: dict, head: dict) -> RenderDiff:
@@ -181,6 +242,8 @@ def diff_renders(base: dict, head: dict) -> RenderDiff:
     old = {(r["type"], r["name"]): r for r in base["resources"]}
     new = {(r["type"], r["name"]): r for r in head["resources"]}
     changes: list[ResourceChange] = []
+    reparented: list[ResourceChange] = []
+    quiet: list[str] = []
     unchanged = 0
     for key in sorted(set(old) | set(new)):
         type_, name = key
@@ -191,11 +254,21 @@ def diff_renders(base: dict, head: dict) -> RenderDiff:
         elif key not in new:
             changes.append(ResourceChange("delete", type_, name))
         else:
-            leaves = _flatten_changes("", _resource_body(old[key]), _resource_body(new[key]))
-            if leaves:
-                changes.append(ResourceChange("update", type_, name, tuple(leaves)))
+            change = _compare(type_, name, old[key], new[key])
+            label = f"{type_} {name}"
+            old_parent, new_parent = old[key].get("parent"), new[key].get("parent")
+            if _parent_type(old_parent) != _parent_type(new_parent):
+                # A new URN: whatever the inputs do, the engine sees a different resource.
+                moved = (Change("parent", old_parent, new_parent), *(change.changes if change else ()))
+                reparented.append(ResourceChange("reparent", type_, name, moved, order=NEW_URN))
+            elif change:
+                changes.append(change)
             else:
                 unchanged += 1
+                if old_parent != new_parent:
+                    quiet.append(f"{label}: parent {old_parent} => {new_parent} (same parent type: the URN stays)")
+                elif sorted(old[key].get("dependsOn", [])) != sorted(new[key].get("dependsOn", [])):
+                    quiet.append(f"{label}: dependsOn changed only (no update: the engine diffs inputs)")
     outputs = _flatten_changes("", base.get("outputs", {}), head.get("outputs", {}))
     notes = []
     for key in ("project", "stack"):
@@ -208,6 +281,8 @@ def diff_renders(base: dict, head: dict) -> RenderDiff:
         stack=str(head.get("stack", "")),
         project=str(head.get("project", "")),
         notes=tuple(notes),
+        reparented=tuple(reparented),
+        quiet=tuple(quiet),
     )
 
 
@@ -257,25 +332,51 @@ def _scalar(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _format_change(sym: str, change: Change, indent: str) -> list[str]:
-    """Lines for one changed path: a scalar ``old => new`` or a unified diff."""
+def _holds_secret(value: object) -> bool:
+    """True when a secret placeholder is anywhere in ``value`` (a string, or inside a list/object)."""
+    if isinstance(value, str):
+        return SECRET_PLACEHOLDER.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
+
+
+def _format_change(sym: str, change: Change, indent: str, note: str = "") -> list[str]:
+    """Lines for one changed path: a scalar ``old => new`` or a unified diff.
+
+    A value holding a secret prints as ``(secret)``; a change to or from one as
+    ``(secret changed)``: neither value is printed.
+    """
     old, new = change.old, change.new
+    if _holds_secret(old) or _holds_secret(new):
+        shown = "(secret changed)" if old is not MISSING and new is not MISSING else "(secret)"
+        return [f"{indent}{sym} {change.path}: {shown}{note}"]
     old_doc = _as_document(old) if isinstance(old, str) else None
     new_doc = _as_document(new) if isinstance(new, str) else None
     if old is MISSING and new_doc is not None:
-        return [f"{indent}{sym} {change.path}:"] + [f"{indent}    + {line}" for line in new_doc]
+        return [f"{indent}{sym} {change.path}:{note}"] + [f"{indent}    + {line}" for line in new_doc]
     if (old_doc is not None or new_doc is not None) and old is not MISSING and new is not MISSING:
         a = old_doc if old_doc is not None else [_scalar(old)]
         b = new_doc if new_doc is not None else [_scalar(new)]
-        lines = [f"{indent}{sym} {change.path}:"]
+        lines = [f"{indent}{sym} {change.path}:{note}"]
         diff = difflib.unified_diff(a, b, fromfile="before", tofile="after", lineterm="", n=3)
         lines += [f"{indent}    {line}" for line in diff]
         return lines
     if old is MISSING:
-        return [f"{indent}+ {change.path}: {_scalar(new)}"]
+        return [f"{indent}+ {change.path}: {_scalar(new)}{note}"]
     if new is MISSING:
-        return [f"{indent}- {change.path}: {_scalar(old)}"]
-    return [f"{indent}~ {change.path}: {_scalar(old)} => {_scalar(new)}"]
+        return [f"{indent}- {change.path}: {_scalar(old)}{note}"]
+    return [f"{indent}~ {change.path}: {_scalar(old)} => {_scalar(new)}{note}"]
+
+
+def _forcing_note(res: ResourceChange, change: Change) -> str:
+    """`` (forces replacement)`` on a changed path under a force-new input."""
+    if res.op != "replace":
+        return ""
+    top = _top_level_inputs([Change(change.path.removeprefix("inputs."), change.old, change.new)])
+    return " (forces replacement)" if top & set(res.forced_by) else ""
 
 
 def _change_symbol(change: Change) -> str:
@@ -295,19 +396,25 @@ def format_diff(diff: RenderDiff) -> str:
         lines.append("")
     if not diff.has_changes:
         lines += ["No changes.", ""]
-    for res in diff.resources:
+    for res in (*diff.resources, *diff.reparented):
         sym = _SYMBOL[res.op]
         lines.append(f"{sym} {res.op} {res.type} {res.name}")
+        if res.order in _ORDER_NOTE:
+            lines.append(f"    ! {_ORDER_NOTE[res.order]}")
         for change in res.changes:
-            lines += _format_change(_change_symbol(change), change, "    ")
+            lines += _format_change(_change_symbol(change), change, "    ", _forcing_note(res, change))
         lines.append("")
     if diff.outputs:
         lines.append("Outputs:")
         for change in diff.outputs:
             lines += _format_change(_change_symbol(change), change, "    ")
         lines.append("")
+    for only in diff.quiet:
+        lines.append(f"note: {only}")
+    if diff.quiet:
+        lines.append("")
     lines.append("Resources:")
-    for op in ("create", "update", "delete"):
+    for op in ("create", "update", "replace", "delete", "reparent"):
         n = diff.count(op)  # type: ignore[arg-type]
         if n:
             lines.append(f"    {_SYMBOL[op]} {n} to {op}")

@@ -4,21 +4,41 @@
 CLI's part: project-file defaults < `Pulumi.<stack>.yaml` < `KEY=VALUE`
 overrides, with values turned into the strings `pulumi.Config` returns (scalars
 as text, structured values as JSON text). It also refuses what the CLI refuses:
-a project key without a value or default, a structured value for a key the
-project types as a scalar, and encrypted values (no key to decrypt them here).
+a project key without a value or default, and a structured value for a key the
+project types as a scalar.
 (Project-file config rules: Pulumi "Project file reference", `config` options;
 merge order and checks: pulumi/pulumi `sdk/go/common/workspace/config.go`.)
+
+What only the cloud knows is rendered as a placeholder, so that real stacks
+render offline:
+
+* an encrypted value (``secure: <ciphertext>``) becomes
+  ``[secret sha256:<12 hex digits>]``, a digest of the ciphertext: it changes
+  when the ciphertext changes, and tells nothing the stack file does not
+  already show (the ciphertext is in the file; its digest is not the plaintext);
+* a stack with an ``environment:`` block (Pulumi ESC: a list of environment
+  names, or ``imports:`` with that list) gets its values from environments this
+  machine cannot open. A project key without a default that the file does not
+  set becomes ``[secret sha256:...]`` of the environment names and the key;
+  keys set in the file or on the command line keep their values; other keys
+  keep their defaults, which the environment may override in the cloud.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# A secret's stand-in in a render. Found anywhere in a string, it makes the
+# preview diff print "(secret changed)" instead of the value.
+SECRET_PLACEHOLDER = re.compile(r"\[secret(?: sha256:[0-9a-f]{12})?\]")
 
 
 class StackConfigError(ValueError):
@@ -33,10 +53,23 @@ def _full_key(project: str, key: str) -> str:
     return key if ":" in key else f"{project}:{key}"
 
 
+def secret_placeholder(fingerprint: str) -> str:
+    """``[secret sha256:<12 hex>]`` of ``fingerprint``: text already in the stack file
+    (a ciphertext, ESC environment names), never a plaintext."""
+    return f"[secret sha256:{hashlib.sha256(fingerprint.encode('utf-8')).hexdigest()[:12]}]"
+
+
+def _is_encrypted(value: object) -> bool:
+    return isinstance(value, Mapping) and "secure" in value and len(value) == 1
+
+
 def _as_config_text(key: str, value: object, source: str) -> str:
-    """The string pulumi.Config.get returns for a YAML value."""
-    if isinstance(value, Mapping) and "secure" in value and len(value) == 1:
-        raise StackConfigError(f"{source}: {key} is encrypted (secure:); it cannot be read offline")
+    """The string pulumi.Config.get returns for a YAML value (a placeholder for a secure: one)."""
+    if _is_encrypted(value):
+        ciphertext = value["secure"]
+        if not isinstance(ciphertext, str) or not ciphertext:
+            raise StackConfigError(f"{source}: {key}: `secure:` must be the ciphertext text")
+        return secret_placeholder(ciphertext)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
@@ -88,8 +121,27 @@ def stack_names(root: Path = PROJECT_ROOT) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
+def _environment_names(doc: Mapping, source: str) -> tuple[str, ...]:
+    """The ESC environments a stack imports: ``environment: [a, b]`` or ``environment: {imports: [a, b]}``.
+
+    (Pulumi ESC docs, "Use with Pulumi IaC": the list form; the ``imports``
+    form is the one ESC environments use for their own imports.)
+    """
+    block = doc.get("environment")
+    if block is None:
+        return ()
+    names = block.get("imports") if isinstance(block, Mapping) else block
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise StackConfigError(
+            f"{source}: `environment` must be a list of ESC environment names (or `imports:` with one)"
+        )
+    return tuple(names)
+
+
 def _check_type(key: str, declared: str | None, value: object, source: str) -> None:
     """A structured value is refused for a scalar-typed key, as the CLI refuses it."""
+    if _is_encrypted(value):
+        return
     structured = isinstance(value, (list, Mapping))
     if declared in ("string", "integer", "boolean") and structured:
         raise StackConfigError(f"{source}: {key} must be of type '{declared}' (the project file says so), "
@@ -114,6 +166,7 @@ def read_stack_config(
         raise StackConfigError(f"{stack_file.name}: `config` must be a mapping")
 
     merged: dict[str, object] = {}
+    secret_keys: dict[str, str] = {}  # key -> where its secret comes from
     for key, spec in declarations.items():
         if "default" in spec:
             merged[key] = _as_config_text(key, spec["default"], "Pulumi.yaml")
@@ -121,14 +174,30 @@ def read_stack_config(
             merged[key] = _as_config_text(key, spec["value"], "Pulumi.yaml")
     for raw_key, value in stack_values.items():
         key = _full_key(project, str(raw_key))
-        text = _as_config_text(key, value, stack_file.name)  # refuses secure: values first
         _check_type(key, declarations.get(key, {}).get("type"), value, stack_file.name)
-        merged[key] = text
+        merged[key] = _as_config_text(key, value, stack_file.name)
+        if _is_encrypted(value):
+            secret_keys[key] = "secure:"
+    environments = _environment_names(stack_doc, stack_file.name)
+    for key in declarations:
+        if environments and key.startswith(f"{project}:") and key not in merged:
+            merged[key] = secret_placeholder("\0".join(("esc", *environments, key)))
+            secret_keys[key] = "from the ESC environment"
     for override in overrides:
         raw_key, sep, value = override.partition("=")
         if not sep:
             raise StackConfigError(f"override {override!r}: expected KEY=VALUE")
-        merged[_full_key(project, raw_key)] = value
+        key = _full_key(project, raw_key)
+        merged[key] = value
+        secret_keys.pop(key, None)
+
+    for key, origin in sorted(secret_keys.items()):
+        declared = declarations.get(key, {}).get("type")
+        if declared in ("integer", "boolean"):
+            raise StackConfigError(
+                f"{stack_file.name}: {key} is a secret ({origin}) of type '{declared}', which the offline "
+                f"render cannot stand in for; give it with --config {key}=..."
+            )
 
     missing = sorted(key for key in declarations if key.startswith(f"{project}:") and key not in merged)
     if missing:

@@ -20,12 +20,13 @@ import contextvars
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from infra.config import PROJECT, ConfigError, settings_from_mapping
 from infra.packaging import PackagingError
 from infra.preview_diff import DiffArgumentParser
-from infra.stack_config import StackConfigError, read_stack_config
+from infra.stack_config import PROJECT_ROOT, StackConfigError, read_stack_config
 
 # What a user can get wrong in config or in the function's source: reported as
 # one line on stderr, never as a traceback.
@@ -33,13 +34,16 @@ USER_ERRORS = (ConfigError, StackConfigError, PackagingError)
 EXIT_ERROR = 1
 
 
-def render(stack: str = "dev", overrides: Sequence[str] = ()) -> dict[str, Any]:
+def render(stack: str = "dev", overrides: Sequence[str] = (), root: Path = PROJECT_ROOT) -> dict[str, Any]:
     """The render document of ``stack`` with ``KEY=VALUE`` ``overrides``.
+
+    ``root`` is the directory of ``Pulumi.yaml`` and the stack files. Encrypted
+    values and ESC environments render as placeholders (``infra.stack_config``).
 
     Raises ``ConfigError`` / ``StackConfigError`` for bad config (before any
     resource is registered) and ``PackagingError`` for an unbuildable archive.
     """
-    config = read_stack_config(stack, overrides)
+    config = read_stack_config(stack, overrides, root)
     # Validate up front: the program would raise the same error, but only
     # after the Pulumi runtime was set up; this keeps the message clean.
     settings = settings_from_mapping(config, stack=stack)

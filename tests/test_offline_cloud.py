@@ -65,3 +65,30 @@ def test_a_failed_run_leaves_nothing_behind_for_the_next_one(caplog: pytest.LogC
     never_awaited = [str(w.message) for w in caught if "was never awaited" in str(w.message)]
     assert never_awaited == []
     assert [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()] == []
+
+
+def test_a_secret_input_or_output_is_recorded_as_a_stand_in_not_its_plaintext():
+    import contextvars
+
+    import pulumi
+    import pulumi_alicloud as alicloud
+
+    from infra.offline_cloud import run_offline
+
+    def program() -> None:
+        alicloud.ram.Policy("plain", policy_name="p", policy_document="{}",
+                            description=pulumi.Output.secret("hunter2"))
+        alicloud.ram.Policy("from-config", policy_name="q", policy_document="{}",
+                            description=pulumi.Output.secret("key [secret sha256:0123456789ab]"))
+        pulumi.export("token", pulumi.Output.secret("hunter2"))
+        pulumi.export("name", "visible")
+
+    def run():
+        return run_offline(program, project="p", stack="s", config={}, region="cn-hangzhou")
+
+    monitor, outputs, _ = contextvars.Context().run(run)
+    described = {r.name: r.inputs["description"] for r in monitor.registrations}
+    assert described["plain"] == "[secret]"
+    assert described["from-config"].startswith("[secret sha256:")
+    assert described["from-config"] != "[secret sha256:0123456789ab]"
+    assert outputs == {"token": "[secret]", "name": "visible"}

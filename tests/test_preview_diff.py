@@ -304,3 +304,115 @@ def test_a_usage_error_exits_1_not_the_changes_code(args):
                          timeout=60, check=False)
     assert ran.returncode == 1, (ran.returncode, ran.stderr)
     assert "usage:" in ran.stderr and "error:" in ran.stderr
+
+
+# ---- replacements, dependsOn, parents and secrets -------------------------------------
+
+
+def test_a_force_new_change_is_a_replacement_marked_with_its_order(capsys, base_render_file):
+    code, out, _ = _synth(capsys, "--config", "namePrefix=renamed", "--diff", str(base_render_file))
+    assert code == 2
+    lines = out.splitlines()
+    assert "+- replace alicloud:fnf/flow:Flow callback-flow-flow" in lines
+    flow = lines.index("+- replace alicloud:fnf/flow:Flow callback-flow-flow")
+    assert lines[flow + 1].startswith("    ! delete before create: the provider deletes the old one first")
+    assert '    ~ inputs.name: "mns-callback-dev-flow" => "renamed-flow" (forces replacement)' in lines
+    # a renamed FC 3.0 function gets a new name: created first, no delete-before-create mark
+    fn = lines.index("+- replace alicloud:fc/v3Function:V3Function callback-function-function")
+    assert not lines[fn + 1].startswith("    !")
+    assert not any(ln.startswith("~ update ") for ln in lines)
+    assert "    +- 10 to replace" in lines
+
+
+def test_a_change_the_provider_updates_in_place_stays_an_update():
+    base, head = sample_render(), sample_render()
+    find(head, "alicloud:fnf/flow:Flow")["inputs"]["definition"] += "# more\n"
+    [change] = pd.diff_renders(base, head).resources
+    assert (change.op, change.forced_by) == ("update", ())
+
+
+def test_a_replacement_that_keeps_the_name_must_delete_first():
+    base, head = sample_render(), sample_render()
+    for render in (base, head):
+        find(render, "alicloud:fc/v3Trigger:V3Trigger")["inputs"]["triggerName"] = "http"
+    find(head, "alicloud:fc/v3Trigger:V3Trigger")["inputs"]["qualifier"] = "PROD"
+    diff = pd.diff_renders(base, head)
+    [change] = diff.resources
+    assert (change.op, change.forced_by, change.order) == ("replace", ("qualifier",), "name-cannot-coexist")
+    text = pd.format_diff(diff)
+    assert "+- replace alicloud:fc/v3Trigger:V3Trigger demo-trigger\n    ! delete before create needed" in text
+    assert "(unverified)" in text and "deleteBeforeReplace" in text
+    assert "+- 1 to replace" in text and pd.exit_code(diff) == 2
+
+
+def test_a_nested_change_is_judged_by_its_top_level_input():
+    base, head = sample_render(), sample_render()
+    find(head, "alicloud:fc/v3Function:V3Function")["inputs"]["code"]["checksum"] = "42"
+    [change] = pd.diff_renders(base, head).resources
+    assert change.op == "update"  # code is not ForceNew in alicloud_fcv3_function
+
+
+def test_a_dependson_only_change_is_not_an_update():
+    base, head = sample_render(), sample_render()
+    find(head, "alicloud:fnf/flow:Flow")["dependsOn"] = ["alicloud:ram/role:Role::x"]
+    diff = pd.diff_renders(base, head)
+    assert not diff.has_changes and pd.exit_code(diff) == 0
+    text = pd.format_diff(diff)
+    assert "No changes." in text and "note: alicloud:fnf/flow:Flow demo-flow: dependsOn changed only" in text
+    assert "4 unchanged" in text
+
+
+def test_a_parent_of_another_type_is_a_new_urn_not_an_update():
+    base, head = sample_render(), sample_render()
+    find(head, "alicloud:fnf/flow:Flow")["parent"] = "mns-callback-flow:index:Other::x"
+    find(head, "alicloud:fnf/flow:Flow")["inputs"]["description"] = "moved"
+    diff = pd.diff_renders(base, head)
+    assert diff.has_changes and not diff.resources and pd.exit_code(diff) == 2
+    text = pd.format_diff(diff)
+    assert "~ reparent alicloud:fnf/flow:Flow demo-flow\n    ! the URN changes with the parent's type" in text
+    assert '    ~ parent: "mns-callback-flow:index:CallbackPattern::demo" => "mns-callback-flow:index:Other::x"' in text
+    assert '    ~ inputs.description: ' in text
+    assert "~ 1 to reparent" in text and "3 unchanged" in text
+
+
+def test_a_parent_renamed_within_its_type_keeps_the_urn():
+    base, head = sample_render(), sample_render()
+    find(head, "alicloud:fnf/flow:Flow")["parent"] = "mns-callback-flow:index:CallbackPattern::other"
+    diff = pd.diff_renders(base, head)
+    assert not diff.has_changes
+    assert "(same parent type: the URN stays)" in pd.format_diff(diff)
+
+
+SECRET_A = "[secret sha256:0123456789ab]"
+SECRET_B = "[secret sha256:ba9876543210]"
+
+
+def test_a_secret_change_prints_neither_value():
+    base, head = sample_render(), sample_render()
+    env = find(base, "alicloud:fc/v3Function:V3Function")["inputs"]["environmentVariables"]
+    env["API_KEY"] = SECRET_A
+    find(head, "alicloud:fc/v3Function:V3Function")["inputs"]["environmentVariables"]["API_KEY"] = SECRET_B
+    find(head, "alicloud:fnf/flow:Flow")["inputs"]["description"] = f"key {SECRET_B}"
+    text = pd.format_diff(pd.diff_renders(base, head))
+    assert "    ~ inputs.environmentVariables.API_KEY: (secret changed)" in text
+    assert "    ~ inputs.description: (secret changed)" in text
+    assert SECRET_A not in text and SECRET_B not in text
+
+
+def test_an_added_secret_is_shown_as_a_secret():
+    base, head = sample_render(), sample_render()
+    find(head, "alicloud:fc/v3Function:V3Function")["inputs"]["environmentVariables"]["API_KEY"] = "[secret]"
+    text = pd.format_diff(pd.diff_renders(base, head))
+    assert "    + inputs.environmentVariables.API_KEY: (secret)" in text and "[secret]" not in text
+
+
+def test_a_type_without_force_new_fields_is_an_update_that_says_so():
+    base, head = sample_render(), sample_render()
+    for render in (base, head):
+        render["resources"].append({"type": "alicloud:oss/bucket:Bucket", "name": "b", "parent": None,
+                                    "inputs": {"bucket": "x"}, "dependsOn": []})
+    find(head, "alicloud:oss/bucket:Bucket")["inputs"]["bucket"] = "y"
+    diff = pd.diff_renders(base, head)
+    [change] = diff.resources
+    assert change.op == "update"
+    assert "    ! no ForceNew fields known for this type" in pd.format_diff(diff)

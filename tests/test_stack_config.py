@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from infra.config import PROJECT_KEYS, full_key, settings_from_mapping
 from infra.flow_definition import build_flow_definition
 from infra.stack_config import (
     PROJECT_ROOT,
+    SECRET_PLACEHOLDER,
     StackConfigError,
     read_stack_config,
     stack_names,
@@ -75,9 +77,61 @@ def test_structured_value_for_a_string_key_is_refused(tmp_path: Path) -> None:
         read_stack_config("test", root=root)
 
 
-def test_encrypted_value_is_refused(tmp_path: Path) -> None:
-    root = write_project(tmp_path, "config:\n  demo:label:\n    secure: v1:abc\n")
-    with pytest.raises(StackConfigError, match="demo:label is encrypted"):
+def test_encrypted_value_is_a_placeholder_that_follows_the_ciphertext(tmp_path: Path) -> None:
+    root = write_project(tmp_path, "config:\n  demo:label:\n    secure: v1:abc\n  alicloud:secretKey:\n    secure: v1:k\n")
+    config = read_stack_config("test", root=root)
+    label = config["demo:label"]
+    assert re.fullmatch(r"\[secret sha256:[0-9a-f]{12}\]", label)
+    assert "abc" not in label and SECRET_PLACEHOLDER.fullmatch(label)
+    assert config["alicloud:secretKey"] != label
+    (root / "Pulumi.test.yaml").write_text("config:\n  demo:label:\n    secure: v1:abd\n", encoding="utf-8")
+    assert read_stack_config("test", root=root)["demo:label"] != label  # a new ciphertext shows as a change
+    (root / "Pulumi.test.yaml").write_text("config:\n  demo:label:\n    secure: v1:abc\n", encoding="utf-8")
+    assert read_stack_config("test", root=root)["demo:label"] == label  # and the same one does not
+
+
+def test_an_override_beats_an_encrypted_value(tmp_path: Path) -> None:
+    root = write_project(tmp_path, "config:\n  demo:size:\n    secure: v1:abc\n")
+    assert read_stack_config("test", ["size=5"], root=root)["demo:size"] == "5"
+
+
+def test_an_encrypted_value_of_a_typed_key_needs_an_override(tmp_path: Path) -> None:
+    root = write_project(tmp_path, "config:\n  demo:size:\n    secure: v1:abc\n")
+    with pytest.raises(StackConfigError, match=r"demo:size is a secret \(secure:\) of type 'integer'.*--config"):
+        read_stack_config("test", root=root)
+
+
+def test_an_empty_secure_value_is_refused(tmp_path: Path) -> None:
+    root = write_project(tmp_path, "config:\n  demo:label:\n    secure: ''\n")
+    with pytest.raises(StackConfigError, match="demo:label: `secure:` must be the ciphertext"):
+        read_stack_config("test", root=root)
+
+
+REQUIRED_PROJECT = PROJECT_YAML + "  token:\n    type: string\n"
+
+
+@pytest.mark.parametrize("block", ["environment:\n  - org/common\n  - org/dev\n",
+                                   "environment:\n  imports:\n    - org/common\n    - org/dev\n"])
+def test_esc_environment_stands_in_for_required_keys_and_the_file_wins(tmp_path: Path, block: str) -> None:
+    root = write_project(tmp_path, block + "config:\n  demo:label: mine\n", project=REQUIRED_PROJECT)
+    config = read_stack_config("test", root=root)
+    assert SECRET_PLACEHOLDER.fullmatch(config["demo:token"])
+    assert config["demo:label"] == "mine" and config["demo:size"] == "3"
+    assert read_stack_config("test", ["token=t"], root=root)["demo:token"] == "t"
+    (root / "Pulumi.test.yaml").write_text("environment:\n  - org/prod\n", encoding="utf-8")
+    assert read_stack_config("test", root=root)["demo:token"] != config["demo:token"]
+
+
+def test_without_an_environment_a_required_key_is_still_missing(tmp_path: Path) -> None:
+    root = write_project(tmp_path, "config: {}\n", project=REQUIRED_PROJECT)
+    with pytest.raises(StackConfigError, match="missing required config: demo:token"):
+        read_stack_config("test", root=root)
+
+
+@pytest.mark.parametrize("block", ["environment: org/dev\n", "environment: []\n", "environment:\n  imports: {}\n"])
+def test_a_malformed_environment_block_is_named(tmp_path: Path, block: str) -> None:
+    root = write_project(tmp_path, block)
+    with pytest.raises(StackConfigError, match="`environment` must be a list of ESC environment names"):
         read_stack_config("test", root=root)
 
 

@@ -102,3 +102,19 @@ def test_main_returns_an_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     assert synth.main(["--config", "runtime=python2.7"]) == 1
     captured = capsys.readouterr()
     assert "mns-callback-flow:runtime" in captured.err and captured.out == ""
+
+
+def test_a_stack_with_secrets_and_an_esc_environment_renders_offline(tmp_path: Path) -> None:
+    """Real stacks carry encrypted provider keys and import ESC environments: both render, neither leaks."""
+    (tmp_path / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    dev = (REPO / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    ciphertext = "v1:c2VjcmV0LWNpcGhlcnRleHQ="
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        "environment:\n  - mns/common\n" + dev.replace(
+            "config:\n", f"config:\n  alicloud:secretKey:\n    secure: {ciphertext}\n", 1),
+        encoding="utf-8",
+    )
+    document = synth.render("prod", root=tmp_path)
+    text = synth.dumps(document)
+    assert ciphertext not in text
+    assert [r["inputs"] for r in document["resources"]] == [r["inputs"] for r in synth.render("dev")["resources"]]

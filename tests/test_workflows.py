@@ -99,11 +99,22 @@ def test_preview_runs_the_tests_renders_offline_and_posts_one_sticky_comment():
     offline = doc["jobs"]["offline-preview"]
     runs = "\n".join(s.get("run", "") for s in steps(offline))
     assert "make test" in runs
-    assert "-m infra.synth --diff" in runs
-    assert "python\" -m infra.synth)" in runs  # the base branch's own render
+    assert '-m infra.synth --stack "$PULUMI_STACK" --diff' in runs
+    assert 'python" -m infra.synth --stack "$PULUMI_STACK")' in runs  # the base branch's own render
     sticky = [s for s in steps(offline) if s.get("uses", "").startswith("marocchino/sticky-pull-request-comment@")]
     assert len(sticky) == 1 and sticky[0]["with"]["header"] == "offline-preview"
     assert doc["permissions"]["pull-requests"] == "write"
+
+
+def test_offline_preview_renders_the_stack_the_real_preview_previews():
+    doc = load("preview.yml")
+    offline, real = doc["jobs"]["offline-preview"], doc["jobs"]["pulumi-preview"]
+    [pulumi] = [s for s in steps(real) if s.get("uses", "").startswith("pulumi/actions@")]
+    assert offline["env"]["PULUMI_STACK"] == pulumi["with"]["stack-name"] == "${{ vars.PULUMI_STACK || 'dev' }}"
+    runs = [s.get("run", "") for s in steps(offline)]
+    renders = [line for run in runs for line in run.splitlines() if "-m infra.synth" in line and "echo" not in line]
+    assert len(renders) == 2 and all('--stack "$PULUMI_STACK"' in line for line in renders), renders
+    assert not any("stack \\`dev\\`" in run or '"stack": "dev"' in run for run in runs)
 
 
 def test_real_preview_runs_only_when_the_secrets_exist():
