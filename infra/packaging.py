@@ -10,8 +10,9 @@ Run-time dependencies listed in ``function/requirements.txt``, and everything
 they require in turn (their ``Requires-Dist``), are vendored from the
 distributions installed in this environment (their RECORD file lists), so
 building needs no network. Every pure-Python one travels in the archive on
-every runtime, whether or not the runtime preinstalls some version of it: the
-runtimes do not say which versions they carry. Compiled distributions cannot
+every runtime, whether or not the runtime preinstalls some version of it: no
+runtime names its aliyun-python-sdk-core or jmespath version (python3.12 has
+neither). Compiled distributions cannot
 travel (the archive must run on Function Compute's Linux whatever machine built
 it); one the chosen runtime provides is left out and listed in
 ``CodeArchive.provided``, any other is refused by name.
@@ -71,10 +72,10 @@ def normalize_name(name: str) -> str:
 
 # Compiled distributions each FC Python runtime provides, so the archive may
 # leave them out (docs/platform-facts.md "What each FC Python runtime provides"):
-# every runtime lists pyOpenSSL among its built-in modules, and pyOpenSSL
-# requires cryptography, which requires cffi. No runtime states the version of
-# cryptography; the handler is proven against the oldest aliyun-python-sdk-core
-# accepts (``make old-crypto``).
+# python3.10 and python3.12 list pyOpenSSL among their built-in modules, which
+# requires cryptography, which requires cffi; python3.9 is inferred to have them
+# (unverified). No runtime states the version of cryptography; the handler is
+# proven against the oldest aliyun-python-sdk-core accepts (``make old-crypto``).
 _PYOPENSSL_STACK = frozenset({"cryptography", "cffi"})
 RUNTIME_PROVIDES: Mapping[str, frozenset[str]] = {
     "python3.9": _PYOPENSSL_STACK,

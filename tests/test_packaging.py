@@ -70,7 +70,7 @@ def source(tmp_path: Path) -> Path:
     (root / ".idea" / "workspace.xml").write_text("<x/>")
     (root / ".DS_Store").write_bytes(b"junk")
     (root / "requirements.txt").write_text(
-        "# run-time needs\naliyun-python-sdk-fnf==1.8.3\naliyun-python-sdk-core==2.16.1  # preinstalled on 3.10\n"
+        "# run-time needs\naliyun-python-sdk-fnf==1.8.3\naliyun-python-sdk-core==2.16.1  # vendored too\n"
     )
     return root
 
