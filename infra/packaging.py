@@ -209,7 +209,8 @@ class Closure:
     """What the handler's requirements need on one runtime, split by where it comes from."""
 
     vendored: tuple[metadata.Distribution, ...]  # pure Python, copied into the archive; sorted by name
-    provided: tuple[str, ...]  # compiled, left to the runtime: "requirement (required by ...)"
+    # compiled, left to the runtime: one "requirement (required by ...)" per requirer, sorted
+    provided: tuple[str, ...]
 
 
 def resolve_closure(requirements: Iterable[Requirement], runtime: str, search_path: Sequence[str]) -> Closure:
@@ -228,18 +229,19 @@ def resolve_closure(requirements: Iterable[Requirement], runtime: str, search_pa
     environment = _marker_environment(runtime)
     pending = [(r, "function requirements") for r in requirements]
     vendored: dict[str, metadata.Distribution] = {}
-    provided: dict[str, str] = {}
+    provided: dict[str, set[str]] = {}
     while pending:
         requirement, wanted_by = pending.pop(0)
         name = normalize_name(requirement.name)
         if not _applies(requirement.marker, environment):
             continue
         if name in provided:
+            provided[name].add(f"{requirement} (required by {wanted_by})")
             continue
         distribution = vendored.get(name) or _installed(requirement.name, search_path)
         compiled = compiled_files(distribution) if distribution is not None and name not in vendored else []
         if name in provides and (distribution is None or compiled):
-            provided[name] = f"{requirement} (required by {wanted_by})"
+            provided[name] = {f"{requirement} (required by {wanted_by})"}
             continue
         if distribution is None:
             raise PackagingError(
@@ -263,10 +265,13 @@ def resolve_closure(requirements: Iterable[Requirement], runtime: str, search_pa
         _require_python(distribution, runtime)
         vendored[name] = distribution
         for text in distribution.requires or ():
-            pending.append((Requirement(text), _label(distribution)))
+            try:
+                pending.append((Requirement(text), _label(distribution)))
+            except InvalidRequirement as error:
+                raise PackagingError(f"{_label(distribution)}: invalid Requires-Dist {text!r}: {error}") from None
     return Closure(
         vendored=tuple(vendored[n] for n in sorted(vendored)),
-        provided=tuple(provided[n] for n in sorted(provided)),
+        provided=tuple(entry for n in sorted(provided) for entry in sorted(provided[n])),
     )
 
 

@@ -171,14 +171,15 @@ def test_the_closure_follows_requires_dist_and_leaves_compiled_code_to_the_runti
 ) -> None:
     site = tmp_path / "site"
     fake_distribution(site, "top", {"top/__init__.py": b""}, requires=("middle>=1", "cryptography>=2.0"))
-    fake_distribution(site, "middle", {"middle/__init__.py": b""},
-                      requires=("leaf", "windowsonly; sys_platform == 'win32'", "optional; extra == 'more'"))
+    fake_distribution(site, "middle", {"middle/__init__.py": b""}, requires=(
+        "leaf", "windowsonly; sys_platform == 'win32'", "optional; extra == 'more'", "cryptography>=3.1"))
     fake_distribution(site, "leaf", {"leaf/__init__.py": b""})
     fake_distribution(site, "cryptography", {"cryptography/_rust.abi3.so": b"\x7fELF"}, requires=("cffi",))
     (source / "requirements.txt").write_text("top\n")
     archive = build_archive(source, "python3.10", search_path=[str(site)])
     assert archive.vendored == ("leaf==1.0", "middle==1.0", "top==1.0")
-    assert archive.provided == ("cryptography>=2.0 (required by top 1.0)",)
+    # Every requirer's bound is kept: the runtime's copy must meet them all.
+    assert archive.provided == ("cryptography>=2.0 (required by top 1.0)", "cryptography>=3.1 (required by middle 1.0)")
     assert {"top/__init__.py", "middle/__init__.py", "leaf/__init__.py"} <= set(archive.entries)
     assert not any(e.startswith("cryptography") for e in archive.entries)
 
@@ -197,6 +198,14 @@ def test_a_pure_dependency_is_vendored_even_where_the_runtime_has_some_version(s
     (source / "requirements.txt").write_text("aliyun-python-sdk-core==2.16.1\n")
     archive = build_archive(source, "python3.10")
     assert archive.vendored == ("aliyun-python-sdk-core==2.16.1", "jmespath==1.1.0")
+
+
+def test_malformed_requires_dist_is_named(source: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    fake_distribution(site, "broken", {"broken/__init__.py": b""}, requires=("not a requirement!",))
+    (source / "requirements.txt").write_text("broken\n")
+    with pytest.raises(PackagingError, match=r"broken 1\.0: invalid Requires-Dist 'not a requirement!'"):
+        build_archive(source, "python3.10", search_path=[str(site)])
 
 
 def test_requires_python_must_admit_the_runtime(source: Path, tmp_path: Path) -> None:
@@ -434,13 +443,13 @@ def test_real_function_reports_with_the_oldest_cryptography_the_sdk_accepts(runt
     """The oldest cryptography a runtime may have: no runtime states its version, so
     the lower bound is aliyun-python-sdk-core's own ``Requires-Dist``."""
     archive = build_archive(REPO / "function", runtime)
-    (requirement,) = [Requirement(p.split(" (", 1)[0]) for p in archive.provided if p.startswith("cryptography")]
-    floor = min(Version(s.version) for s in requirement.specifier if s.operator in (">=", "=="))
+    requirements = [Requirement(p.split(" (", 1)[0]) for p in archive.provided if p.startswith("cryptography")]
+    floor = max(Version(s.version) for r in requirements for s in r.specifier if s.operator in (">=", "=="))
     interpreter = os.path.abspath(os.environ[OLD_CRYPTO_PYTHON])  # the tests run it from elsewhere
     outcome, report, code_dir = report_through_archive(archive, tmp_path, interpreter, _site_of_cryptography(interpreter))
     assert_reported_from_the_archive(outcome, report, code_dir)
     used = Version(outcome["cryptography"])
-    assert used.release[:2] == floor.release[:2], f"cryptography {used} is not the oldest accepted, {requirement}"
+    assert used.release[:2] == floor.release[:2], f"cryptography {used} is not the oldest accepted, {floor}"
 
 
 def test_entry_point_must_be_defined(source: Path) -> None:
