@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test synth bench lint clean
+.PHONY: setup demo test synth bench lint clean old-crypto
 
 setup: $(STAMP)
 
@@ -32,6 +32,17 @@ synth: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The code archive against the oldest cryptography a Function Compute runtime may
+# provide: no runtime states its version, so the floor is aliyun-python-sdk-core's
+# Requires-Dist (cryptography>=3.0.0). A venv of its own holds only that stack.
+OLD_CRYPTO_VERSION := 3.0
+OLD_CRYPTO_VENV    := build/old-crypto-$(OLD_CRYPTO_VERSION)
+
+old-crypto: $(STAMP)
+	@test -x $(OLD_CRYPTO_VENV)/bin/python || $(PY) -m venv $(OLD_CRYPTO_VENV)
+	$(OLD_CRYPTO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --only-binary=:all: cryptography==$(OLD_CRYPTO_VERSION)
+	MNS_CALLBACK_OLD_CRYPTO_PYTHON=$(CURDIR)/$(OLD_CRYPTO_VENV)/bin/python $(PY) -m pytest -rs tests/test_packaging.py -k oldest_cryptography
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -6,11 +6,16 @@ The same source and the same installed dependencies always give the same
 bytes, so ``pulumi preview`` shows no code change when nothing changed:
 entries are sorted, every timestamp is 1980-01-01 and every file is 0644.
 
-Run-time dependencies listed in ``function/requirements.txt`` are vendored
-from the distributions installed in this environment (their RECORD file
-lists), so building needs no network. Those the chosen FC runtime already
-preinstalls are left out; pure-Python code only, because the archive must
-run on Function Compute's Linux whatever machine built it.
+Run-time dependencies listed in ``function/requirements.txt``, and everything
+they require in turn (their ``Requires-Dist``), are vendored from the
+distributions installed in this environment (their RECORD file lists), so
+building needs no network. Every pure-Python one travels in the archive on
+every runtime, whether or not the runtime preinstalls some version of it: no
+runtime names its aliyun-python-sdk-core or jmespath version (python3.12 has
+neither). Compiled distributions cannot
+travel (the archive must run on Function Compute's Linux whatever machine built
+it); one the chosen runtime provides is left out and listed in
+``CodeArchive.provided``, any other is refused by name.
 
 Everything here is pure apart from reading files (and ``write_archive``).
 """
@@ -34,6 +39,7 @@ from pathlib import Path
 import crc
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = PROJECT_DIR / "function"
@@ -64,30 +70,17 @@ def normalize_name(name: str) -> str:
     return _NORMALIZE.sub("-", name).lower()
 
 
-def _names(*names: str) -> frozenset[str]:
-    return frozenset(normalize_name(n) for n in names)
-
-
-# What each FC Python runtime preinstalls, as far as it matters to vendoring
-# (FC docs "Python runtime" / "runtime overview", via docs/platform-facts.md). Names marked
-# "inferred" are dependencies of a documented package, so they are present too.
-_PYTHON3_10_ERA = _names(
-    "oss2", "tablestore", "aliyun-fc2", "aliyun-mns", "requests",
-    "aliyun-python-sdk-ecs", "aliyun-python-sdk-vpc", "aliyun-python-sdk-rds",
-    "aliyun-python-sdk-kms", "aliyun-python-sdk-cdn", "aliyun-python-sdk-ram",
-    "aliyun-python-sdk-sts", "aliyun-python-sdk-iot", "pyOpenSSL",
-    "aliyun-python-sdk-core", "jmespath",  # inferred: the SDK products need core
-    "cryptography", "cffi", "pycparser",  # inferred: pyOpenSSL needs them
-    "urllib3", "idna", "certifi", "charset-normalizer",  # inferred: requests
-)
-PREINSTALLED: Mapping[str, frozenset[str]] = {
-    "python3.9": _PYTHON3_10_ERA,
-    "python3.10": _PYTHON3_10_ERA,
-    # python3.12 ships the new alibabacloud_* SDKs instead of aliyun-python-sdk-core.
-    "python3.12": _names(
-        "pyOpenSSL", "cryptography", "cffi", "pycparser",
-        "requests", "urllib3", "idna", "certifi", "charset-normalizer",
-    ),
+# Compiled distributions each FC Python runtime provides, so the archive may
+# leave them out (docs/platform-facts.md "What each FC Python runtime provides"):
+# python3.10 and python3.12 list pyOpenSSL among their built-in modules, which
+# requires cryptography, which requires cffi; python3.9 is inferred to have them
+# (unverified). No runtime states the version of cryptography; the handler is
+# proven against the oldest aliyun-python-sdk-core accepts (``make old-crypto``).
+_PYOPENSSL_STACK = frozenset({"cryptography", "cffi"})
+RUNTIME_PROVIDES: Mapping[str, frozenset[str]] = {
+    "python3.9": _PYOPENSSL_STACK,
+    "python3.10": _PYOPENSSL_STACK,
+    "python3.12": _PYOPENSSL_STACK,
 }
 
 # Entries never shipped: caches, tests, build inputs, editor and VCS junk.
@@ -114,6 +107,8 @@ class CodeArchive:
     sha256: str  # hex, for people and file names
     entries: tuple[str, ...]  # sorted archive paths
     vendored: tuple[str, ...]  # "name==version" of each vendored distribution
+    # "requirement (required by name version)" of each compiled dependency the runtime provides
+    provided: tuple[str, ...] = ()
 
 
 def crc64_xz(data: bytes) -> int:
@@ -186,62 +181,121 @@ def _applies(marker: Marker | None, environment: Mapping[str, str]) -> bool:
     return marker is None or marker.evaluate(dict(environment))
 
 
-def _find_distribution(name: str, search_path: Sequence[str]) -> metadata.Distribution:
+def _installed(name: str, search_path: Sequence[str]) -> metadata.Distribution | None:
     found = list(metadata.distributions(name=name, path=list(search_path)))
-    if not found:
-        raise PackagingError(
-            f"run-time dependency {name!r} is not installed in this environment "
-            f"({sys.executable}); install the pinned requirements first"
-        )
-    return found[0]
+    return found[0] if found else None
 
 
-def resolve_vendored(
-    requirements: Iterable[Requirement], runtime: str, search_path: Sequence[str]
-) -> list[metadata.Distribution]:
-    """The installed distributions to vendor for ``runtime``, sorted by name.
+def _label(distribution: metadata.Distribution) -> str:
+    return f"{normalize_name(distribution.metadata['Name'])} {distribution.version}"
 
-    Walks the requirements and their ``Requires-Dist`` (no extras, markers
-    evaluated for the runtime), stopping at what the runtime preinstalls.
+
+def _listed_files(distribution: metadata.Distribution) -> list[metadata.PackagePath]:
+    listed = distribution.files
+    if listed is None:
+        raise PackagingError(f"{_label(distribution)} has no RECORD file list; reinstall it with pip")
+    return list(listed)
+
+
+def compiled_files(distribution: metadata.Distribution) -> list[str]:
+    """The compiled extension files an installed distribution lists, sorted."""
+    return sorted(
+        str(p) for p in _listed_files(distribution) if str(p).endswith(_COMPILED_SUFFIXES) or ".so." in p.name
+    )
+
+
+@dataclass(frozen=True)
+class Closure:
+    """What the handler's requirements need on one runtime, split by where it comes from."""
+
+    vendored: tuple[metadata.Distribution, ...]  # pure Python, copied into the archive; sorted by name
+    # compiled, left to the runtime: one "requirement (required by ...)" per requirer, sorted
+    provided: tuple[str, ...]
+
+
+def resolve_closure(requirements: Iterable[Requirement], runtime: str, search_path: Sequence[str]) -> Closure:
+    """Walk ``requirements`` and every ``Requires-Dist`` below them for ``runtime``.
+
+    Markers are evaluated for the runtime (no extras). A pure-Python
+    distribution is vendored, whatever the runtime preinstalls; a compiled one
+    is left to the runtime when the runtime provides it (``RUNTIME_PROVIDES``,
+    not looked into further: its own dependencies come with it) and refused
+    otherwise. Installed versions must satisfy every requirement met on the
+    way and, when vendored, their ``Requires-Python`` must admit the runtime.
     """
-    if runtime not in PREINSTALLED:
-        raise PackagingError(f"runtime {runtime!r} is not supported; expected one of {sorted(PREINSTALLED)}")
-    preinstalled = PREINSTALLED[runtime]
+    if runtime not in RUNTIME_PROVIDES:
+        raise PackagingError(f"runtime {runtime!r} is not supported; expected one of {sorted(RUNTIME_PROVIDES)}")
+    provides = RUNTIME_PROVIDES[runtime]
     environment = _marker_environment(runtime)
     pending = [(r, "function requirements") for r in requirements]
-    chosen: dict[str, metadata.Distribution] = {}
+    vendored: dict[str, metadata.Distribution] = {}
+    provided: dict[str, set[str]] = {}
     while pending:
         requirement, wanted_by = pending.pop(0)
         name = normalize_name(requirement.name)
-        if name in preinstalled or name in chosen or not _applies(requirement.marker, environment):
+        if not _applies(requirement.marker, environment):
             continue
-        distribution = _find_distribution(requirement.name, search_path)
+        if name in provided:
+            provided[name].add(f"{requirement} (required by {wanted_by})")
+            continue
+        distribution = vendored.get(name) or _installed(requirement.name, search_path)
+        compiled = compiled_files(distribution) if distribution is not None and name not in vendored else []
+        if name in provides and (distribution is None or compiled):
+            provided[name] = {f"{requirement} (required by {wanted_by})"}
+            continue
+        if distribution is None:
+            raise PackagingError(
+                f"run-time dependency {name!r} (required by {wanted_by}) is not installed in this "
+                f"environment ({sys.executable}); install the pinned requirements first"
+            )
         version = distribution.version
         if requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
             raise PackagingError(
                 f"installed {name} {version} does not satisfy {str(requirement)!r} "
                 f"(required by {wanted_by}); install the pinned version"
             )
-        chosen[name] = distribution
+        if name in vendored:
+            continue
+        if compiled:
+            raise PackagingError(
+                f"{_label(distribution)} contains compiled code ({', '.join(compiled[:3])}); it cannot be "
+                f"vendored portably into the function archive and runtime {runtime} does not provide it: "
+                "use a runtime that preinstalls it or a layer"
+            )
+        _require_python(distribution, runtime)
+        vendored[name] = distribution
         for text in distribution.requires or ():
-            pending.append((Requirement(text), f"{name} {version}"))
-    return [chosen[name] for name in sorted(chosen)]
+            try:
+                pending.append((Requirement(text), _label(distribution)))
+            except InvalidRequirement as error:
+                raise PackagingError(f"{_label(distribution)}: invalid Requires-Dist {text!r}: {error}") from None
+    return Closure(
+        vendored=tuple(vendored[n] for n in sorted(vendored)),
+        provided=tuple(entry for n in sorted(provided) for entry in sorted(provided[n])),
+    )
+
+
+def _require_python(distribution: metadata.Distribution, runtime: str) -> None:
+    """Refuse a vendored distribution whose ``Requires-Python`` excludes the runtime."""
+    text = distribution.metadata.get("Requires-Python")
+    if not text:
+        return
+    python = _marker_environment(runtime)["python_full_version"]
+    if not SpecifierSet(text).contains(python, prereleases=True):
+        raise PackagingError(
+            f"{_label(distribution)} requires Python {text}, which runtime {runtime} "
+            f"(Python {python}) does not satisfy; pin a version that supports it"
+        )
 
 
 def _distribution_files(distribution: metadata.Distribution) -> dict[str, bytes]:
-    """Archive path -> bytes of one installed distribution, checked against RECORD."""
-    label = f"{distribution.metadata['Name']} {distribution.version}"
-    listed = distribution.files
-    if listed is None:
-        raise PackagingError(f"{label} has no RECORD file list; reinstall it with pip")
-    compiled = sorted(str(p) for p in listed if str(p).endswith(_COMPILED_SUFFIXES) or ".so." in p.name)
-    if compiled:
-        raise PackagingError(
-            f"{label} contains compiled code ({', '.join(compiled[:3])}); it cannot be vendored "
-            "portably into the function archive: use a runtime that preinstalls it or a layer"
-        )
+    """Archive path -> bytes of one installed pure-Python distribution, checked against RECORD."""
+    label = _label(distribution)
+    compiled = compiled_files(distribution)
+    if compiled:  # resolve_closure refuses these first; kept so no caller can ship one
+        raise PackagingError(f"{label} contains compiled code ({', '.join(compiled[:3])}); it cannot be vendored")
     files: dict[str, bytes] = {}
-    for entry in listed:
+    for entry in _listed_files(distribution):
         parts = entry.parts
         if parts[0] == ".." or any(p in ("__pycache__",) for p in parts) or entry.name.endswith((".pyc", ".pyo")):
             continue  # scripts installed outside site-packages; caches
@@ -317,8 +371,8 @@ def build_archive(
     files = _source_files(source_dir)
     requirements_path = requirements if requirements is not None else source_dir / "requirements.txt"
     wanted = read_requirements(requirements_path) if requirements_path.is_file() else []
-    distributions = resolve_vendored(wanted, runtime, sys.path if search_path is None else search_path)
-    for distribution in distributions:
+    closure = resolve_closure(wanted, runtime, sys.path if search_path is None else search_path)
+    for distribution in closure.vendored:
         for name, data in _distribution_files(distribution).items():
             if name in files:
                 raise PackagingError(
@@ -332,7 +386,8 @@ def build_archive(
         crc64=str(crc64_xz(data)),
         sha256=hashlib.sha256(data).hexdigest(),
         entries=tuple(sorted(files)),
-        vendored=tuple(f"{normalize_name(d.metadata['Name'])}=={d.version}" for d in distributions),
+        vendored=tuple(f"{normalize_name(d.metadata['Name'])}=={d.version}" for d in closure.vendored),
+        provided=closure.provided,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import crc
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from infra import packaging
+from infra.config import RUNTIMES
 from infra.packaging import (
     PackagingError,
     build_archive,
@@ -24,6 +28,9 @@ from infra.packaging import (
     require_entry_point,
     write_archive,
 )
+from localcloud.fc_runtime import build_event
+from localcloud.fnf_api import FnFEndpoint, Report, TokenRegistry
+from localcloud.mns_push import Message, Subscription, render_body
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_PACKAGES = Path(packaging.metadata.distribution("aliyun-python-sdk-core").locate_file(""))
@@ -63,16 +70,26 @@ def source(tmp_path: Path) -> Path:
     (root / ".idea" / "workspace.xml").write_text("<x/>")
     (root / ".DS_Store").write_bytes(b"junk")
     (root / "requirements.txt").write_text(
-        "# run-time needs\naliyun-python-sdk-fnf==1.8.3\naliyun-python-sdk-core==2.16.1  # preinstalled on 3.10\n"
+        "# run-time needs\naliyun-python-sdk-fnf==1.8.3\naliyun-python-sdk-core==2.16.1  # vendored too\n"
     )
     return root
 
 
-def fake_distribution(site: Path, name: str, files: dict[str, bytes], record_hash: bool = True) -> None:
+def fake_distribution(
+    site: Path,
+    name: str,
+    files: dict[str, bytes],
+    record_hash: bool = True,
+    requires: tuple[str, ...] = (),
+    requires_python: str | None = None,
+) -> None:
     """An installed distribution in ``site`` as pip leaves it: dist-info with METADATA and RECORD."""
     info = site / f"{name}-1.0.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    headers = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+    headers += [f"Requires-Python: {requires_python}"] if requires_python else []
+    headers += [f"Requires-Dist: {r}" for r in requires]
+    (info / "METADATA").write_text("\n".join(headers) + "\n")
     lines = [f"{name}-1.0.dist-info/METADATA,,", f"{name}-1.0.dist-info/RECORD,,"]
     for relative, data in files.items():
         path = site / relative
@@ -132,17 +149,79 @@ def test_junk_is_left_out_and_handler_code_kept(source: Path) -> None:
         assert not entry.endswith(("/RECORD", "/INSTALLER", "/REQUESTED")), entry
 
 
-def test_vendors_only_what_the_runtime_lacks(source: Path) -> None:
-    # python3.10 preinstalls aliyun-python-sdk-core (and so jmespath, cryptography).
-    on_310 = build_archive(source, "python3.10")
-    assert on_310.vendored == ("aliyun-python-sdk-fnf==1.8.3",)
-    assert "aliyunsdkfnf/request/v20190315/ReportTaskSucceededRequest.py" in on_310.entries
-    assert not any(e.startswith(("aliyunsdkcore/", "jmespath/", "cryptography/")) for e in on_310.entries)
-    # python3.12 has the new SDKs only: core and its pure dependency jmespath travel too.
-    on_312 = build_archive(source, "python3.12")
-    assert on_312.vendored == ("aliyun-python-sdk-core==2.16.1", "aliyun-python-sdk-fnf==1.8.3", "jmespath==1.1.0")
-    assert "aliyunsdkcore/client.py" in on_312.entries and "jmespath/parser.py" in on_312.entries
-    assert not any(e.startswith("cryptography/") for e in on_312.entries)
+PURE_CLOSURE = ("aliyun-python-sdk-core==2.16.1", "aliyun-python-sdk-fnf==1.8.3", "jmespath==1.1.0")
+PROVIDED = ("cryptography>=3.0.0 (required by aliyun-python-sdk-core 2.16.1)",)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_every_runtime_vendors_the_whole_pure_closure(source: Path, runtime: str) -> None:
+    # No runtime states which aliyun-python-sdk-core or jmespath it carries, if any:
+    # every pure dependency travels; compiled cryptography is left to the runtime.
+    archive = build_archive(source, runtime)
+    assert archive.vendored == PURE_CLOSURE
+    assert archive.provided == PROVIDED
+    for module in ("aliyunsdkfnf/request/v20190315/ReportTaskSucceededRequest.py",
+                   "aliyunsdkcore/client.py", "jmespath/parser.py"):
+        assert module in archive.entries, module
+    assert not any(e.startswith(("cryptography/", "cffi/", "_cffi_backend", "pycparser/")) for e in archive.entries)
+
+
+def test_the_closure_follows_requires_dist_and_leaves_compiled_code_to_the_runtime(
+    source: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    fake_distribution(site, "top", {"top/__init__.py": b""}, requires=("middle>=1", "cryptography>=2.0"))
+    fake_distribution(site, "middle", {"middle/__init__.py": b""}, requires=(
+        "leaf", "windowsonly; sys_platform == 'win32'", "optional; extra == 'more'", "cryptography>=3.1"))
+    fake_distribution(site, "leaf", {"leaf/__init__.py": b""})
+    fake_distribution(site, "cryptography", {"cryptography/_rust.abi3.so": b"\x7fELF"}, requires=("cffi",))
+    (source / "requirements.txt").write_text("top\n")
+    archive = build_archive(source, "python3.10", search_path=[str(site)])
+    assert archive.vendored == ("leaf==1.0", "middle==1.0", "top==1.0")
+    # Every requirer's bound is kept: the runtime's copy must meet them all.
+    assert archive.provided == ("cryptography>=2.0 (required by top 1.0)", "cryptography>=3.1 (required by middle 1.0)")
+    assert {"top/__init__.py", "middle/__init__.py", "leaf/__init__.py"} <= set(archive.entries)
+    assert not any(e.startswith("cryptography") for e in archive.entries)
+
+
+def test_a_provided_compiled_dependency_need_not_be_installed_here(source: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    fake_distribution(site, "top", {"top/__init__.py": b""}, requires=("cryptography>=3",))
+    (source / "requirements.txt").write_text("top\n")
+    archive = build_archive(source, "python3.12", search_path=[str(site)])
+    assert (archive.vendored, archive.provided) == (("top==1.0",), ("cryptography>=3 (required by top 1.0)",))
+
+
+def test_a_pure_dependency_is_vendored_even_where_the_runtime_has_some_version(source: Path) -> None:
+    # jmespath reaches the archive through aliyun-python-sdk-core's Requires-Dist,
+    # not through function/requirements.txt.
+    (source / "requirements.txt").write_text("aliyun-python-sdk-core==2.16.1\n")
+    archive = build_archive(source, "python3.10")
+    assert archive.vendored == ("aliyun-python-sdk-core==2.16.1", "jmespath==1.1.0")
+
+
+def test_malformed_requires_dist_is_named(source: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    fake_distribution(site, "broken", {"broken/__init__.py": b""}, requires=("not a requirement!",))
+    (source / "requirements.txt").write_text("broken\n")
+    with pytest.raises(PackagingError, match=r"broken 1\.0: invalid Requires-Dist 'not a requirement!'"):
+        build_archive(source, "python3.10", search_path=[str(site)])
+
+
+def test_requires_python_must_admit_the_runtime(source: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    fake_distribution(site, "modern", {"modern/__init__.py": b""}, requires_python=">=3.10")
+    (source / "requirements.txt").write_text("modern\n")
+    assert build_archive(source, "python3.10", search_path=[str(site)]).vendored == ("modern==1.0",)
+    with pytest.raises(PackagingError, match=r"modern 1\.0 requires Python >=3\.10, which runtime python3\.9"):
+        build_archive(source, "python3.9", search_path=[str(site)])
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_real_function_archive_is_byte_identical_when_built_twice(runtime: str) -> None:
+    first, second = build_archive(REPO / "function", runtime), build_archive(REPO / "function", runtime)
+    assert first.data == second.data and first.crc64 == second.crc64
+    assert first.vendored == PURE_CLOSURE
 
 
 def test_vendored_files_are_the_installed_ones(source: Path) -> None:
@@ -161,11 +240,16 @@ def test_compiled_dependency_is_refused_by_name(source: Path, tmp_path: Path) ->
     (source / "requirements.txt").write_text("fastthing==1.0\n")
     with pytest.raises(PackagingError, match=r"fastthing 1\.0 contains compiled code \(fastthing/_speedups"):
         build_archive(source, "python3.10", search_path=[str(site)])
+    # Only what the runtime provides may be compiled; anything else pulled in is refused too.
+    fake_distribution(site, "wrapper", {"wrapper/__init__.py": b""}, requires=("fastthing",))
+    (source / "requirements.txt").write_text("wrapper==1.0\n")
+    with pytest.raises(PackagingError, match=r"fastthing 1\.0 contains compiled code .* runtime python3\.12 does not"):
+        build_archive(source, "python3.12", search_path=[str(site)])
 
 
 def test_missing_distribution_is_named(source: Path, tmp_path: Path) -> None:
     (source / "requirements.txt").write_text("aliyun-python-sdk-fnf==1.8.3\n")
-    with pytest.raises(PackagingError, match=r"'aliyun-python-sdk-fnf' is not installed"):
+    with pytest.raises(PackagingError, match=r"'aliyun-python-sdk-fnf' \(required by function requirements\) is not installed"):
         build_archive(source, "python3.10", search_path=[str(tmp_path / "empty")])
 
 
@@ -206,83 +290,166 @@ def test_write_archive_is_content_addressed(source: Path, tmp_path: Path) -> Non
     assert [p.name for p in (tmp_path / "build").iterdir()] == [path.name]
 
 
-# Among the packages this environment has, what each FC runtime preinstalls
-# (docs/platform-facts.md "Python runtimes": python3.12 has pyOpenSSL, so cryptography, but no
-# aliyun-python-sdk-core).
-RUNTIME_PACKAGES = {
-    "python3.10": ["aliyunsdkcore", "jmespath", "cryptography", "cffi", "pycparser"],
-    "python3.12": ["cryptography", "cffi", "pycparser"],
-}
+# What every FC Python runtime provides among the handler's dependencies: the
+# compiled pyOpenSSL stack, nothing pure (docs/platform-facts.md "What each FC
+# Python runtime provides"). Whatever else a runtime preinstalls is not relied on.
+RUNTIME_PROVIDED = ["cryptography", "cffi", "pycparser"]
+OLD_CRYPTO_PYTHON = "MNS_CALLBACK_OLD_CRYPTO_PYTHON"
 
 
-def preinstalled(target: Path, runtime: str = "python3.10") -> Path:
-    """A directory holding only what the FC ``runtime`` preinstalls among our dependencies."""
+def runtime_provided(target: Path) -> Path:
+    """A directory holding only what the runtime provides: this environment's cryptography stack."""
     target.mkdir(parents=True)
-    names = list(RUNTIME_PACKAGES[runtime])
-    names += [p.name for p in SITE_PACKAGES.glob("_cffi_backend*")]
+    names = RUNTIME_PROVIDED + [p.name for p in SITE_PACKAGES.glob("_cffi_backend*")]
     for name in names:
         (target / name).symlink_to(SITE_PACKAGES / name)
     return target
 
 
-def import_handler_isolated(
-    archive_data: bytes, tmp_path: Path, call: str, runtime: str = "python3.10"
-) -> subprocess.CompletedProcess:
-    """Unzip the archive and import ``index`` in a fresh interpreter that sees only it + preinstalled."""
-    code_dir = tmp_path / "code"
+def unzip(archive_data: bytes, target: Path) -> Path:
     with zipfile.ZipFile(io.BytesIO(archive_data)) as opened:
-        opened.extractall(code_dir)
-    runtime_dir = preinstalled(tmp_path / "runtime", runtime)
+        opened.extractall(target)
+    return target
+
+
+def run_isolated(
+    interpreter: str, paths: list[Path], body: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``body`` in a fresh ``-I -S`` interpreter whose only non-stdlib paths are ``paths``."""
     script = textwrap.dedent(
         f"""\
         import sys
-        sys.path[:0] = [{str(code_dir)!r}, {str(runtime_dir)!r}]
         assert not any("site-packages" in p for p in sys.path), sys.path
-        import index
-        {call}
+        sys.path[:0] = {[str(p) for p in paths]!r}
         """
-    )
+    ) + textwrap.dedent(body)
     return subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+        [interpreter, "-I", "-S", "-c", script],
+        capture_output=True, text=True, timeout=120, cwd=cwd, env=env, check=False,
     )
 
 
-def test_unzipped_handler_runs_on_what_python310_preinstalls(source: Path, tmp_path: Path) -> None:
-    archive = build_archive(source, "python3.10")
+def import_handler_isolated(archive_data: bytes, tmp_path: Path, call: str) -> subprocess.CompletedProcess:
+    """Unzip the archive and import ``index`` seeing only it and what the runtime provides."""
+    code_dir = unzip(archive_data, tmp_path / "code")
+    runtime_dir = runtime_provided(tmp_path / "runtime")
+    return run_isolated(sys.executable, [code_dir, runtime_dir], f"import index\n{call}\n", tmp_path)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_unzipped_handler_runs_on_what_the_runtime_provides(source: Path, tmp_path: Path, runtime: str) -> None:
+    archive = build_archive(source, runtime)
     result = import_handler_isolated(archive.data, tmp_path, "print(index.handler(b'{}', None))")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '{"action": "ReportTaskSucceeded", "client": "AcsClient", "core": "core"}'
 
 
 def test_without_vendoring_the_isolated_import_fails(source: Path, tmp_path: Path) -> None:
-    # The control for the test above: the fnf SDK really comes from the archive.
+    # The control for the test above: the SDKs really come from the archive.
     (source / "requirements.txt").write_text("")
     archive = build_archive(source, "python3.10")
     result = import_handler_isolated(archive.data, tmp_path, "")
     assert result.returncode != 0
-    assert "No module named 'aliyunsdkfnf'" in result.stderr
-
-
-def test_python312_archive_carries_the_core_sdk(source: Path, tmp_path: Path) -> None:
-    archive = build_archive(source, "python3.12")
-    result = import_handler_isolated(archive.data, tmp_path, "print(index.handler(b'{}', None))", "python3.12")
-    assert result.returncode == 0, result.stderr
-    assert '"client": "AcsClient"' in result.stdout
-    # The control: the python3.10 archive lacks aliyunsdkcore, which python3.12 does not have.
-    lean = build_archive(source, "python3.10")
-    result = import_handler_isolated(lean.data, tmp_path / "lean", "", "python3.12")
     assert "No module named 'aliyunsdkcore'" in result.stderr
 
 
-@pytest.mark.skipif(not (REPO / "function" / "index.py").is_file(), reason="function/index.py not written yet")
-@pytest.mark.parametrize("runtime", ["python3.10", "python3.12"])
-def test_real_function_archive_imports_on_its_runtime(runtime: str, tmp_path: Path) -> None:
-    archive = build_archive(REPO / "function", runtime)
-    result = import_handler_isolated(
-        archive.data, tmp_path, "assert callable(index.handler) and callable(index.wsgi_handler)", runtime
-    )
+def test_without_the_closure_s_jmespath_the_sdk_cannot_import(source: Path, tmp_path: Path) -> None:
+    # jmespath is not in function/requirements.txt: it travels only because the
+    # closure follows aliyun-python-sdk-core's Requires-Dist.
+    archive = build_archive(source, "python3.10")
+    kept = {}
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as opened:
+        for name in opened.namelist():
+            if not name.startswith("jmespath"):
+                kept[name] = opened.read(name)
+    result = import_handler_isolated(packaging.zip_bytes(kept), tmp_path, "")
+    assert "No module named 'jmespath'" in result.stderr
+
+
+REPORT = """\
+import json
+import index
+with open("event.json", "rb") as file:
+    answer = index.handler(file.read(), None)
+sdk_signer_loaded_cryptography = "cryptography.hazmat.primitives.serialization" in sys.modules
+import cryptography
+origins = {m: sys.modules[m].__file__ for m in ("aliyunsdkcore", "aliyunsdkfnf", "jmespath", "cryptography")}
+print(json.dumps({"answer": answer, "origins": origins, "cryptography": cryptography.__version__,
+                  "sdk_loaded_cryptography": sdk_signer_loaded_cryptography}))
+"""
+
+
+def report_through_archive(
+    archive: packaging.CodeArchive, tmp_path: Path, interpreter: str, provided_dir: Path
+) -> tuple[dict, Report | None, Path]:
+    """Hand one push to the unzipped archive's handler in ``interpreter``, reporting to a local FnF."""
+    code_dir = unzip(archive.data, tmp_path / "code")
+    registry = TokenRegistry()
+    with FnFEndpoint(registry) as fnf:
+        creds = fnf.issue_sts_credentials()
+        token = registry.issue()
+        message = Message(body=json.dumps({"messageBody": "hello world", "taskToken": token}))
+        body = render_body(message, Subscription(endpoint="http://127.0.0.1/"))
+        event = build_event("POST", "/", [("Content-Type", "text/plain;charset=utf-8")], body,
+                            request_id="req-1", account_id="1234567890123456", region="cn-hangzhou")
+        (tmp_path / "event.json").write_bytes(event)
+        env = {
+            "FNF_ENDPOINT": fnf.url,
+            "MNS_VERIFY_SIGNATURE": "false",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": creds.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": creds.access_key_secret,
+            "ALIBABA_CLOUD_SECURITY_TOKEN": creds.security_token,
+            "ALIBABA_CLOUD_REGION": "cn-hangzhou",
+        }
+        result = run_isolated(interpreter, [code_dir, provided_dir], REPORT, tmp_path, env)
     assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1]), registry.report_of(token), code_dir
+
+
+def assert_reported_from_the_archive(outcome: dict, report: Report | None, code_dir: Path) -> None:
+    assert outcome["answer"]["statusCode"] == 200, outcome["answer"]
+    assert report is not None and report.kind == "succeeded"
+    for module in ("aliyunsdkcore", "aliyunsdkfnf", "jmespath"):
+        assert outcome["origins"][module].startswith(str(code_dir)), outcome["origins"]
+    # aliyun-python-sdk-core's signer imports cryptography: the runtime's copy served it.
+    assert outcome["sdk_loaded_cryptography"] is True
+    assert not outcome["origins"]["cryptography"].startswith(str(code_dir))
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_real_function_archive_reports_a_push_on_what_the_runtime_provides(runtime: str, tmp_path: Path) -> None:
+    archive = build_archive(REPO / "function", runtime)
+    outcome, report, code_dir = report_through_archive(
+        archive, tmp_path, sys.executable, runtime_provided(tmp_path / "runtime")
+    )
+    assert_reported_from_the_archive(outcome, report, code_dir)
+
+
+def _site_of_cryptography(interpreter: str) -> Path:
+    found = subprocess.run(
+        [interpreter, "-I", "-c", "import cryptography, os; print(os.path.dirname(os.path.dirname(cryptography.__file__)))"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert found.returncode == 0, f"{OLD_CRYPTO_PYTHON}={interpreter} cannot import cryptography: {found.stderr}"
+    return Path(found.stdout.strip())
+
+
+@pytest.mark.skipif(
+    not os.environ.get(OLD_CRYPTO_PYTHON),
+    reason=f"{OLD_CRYPTO_PYTHON} names no interpreter with the oldest cryptography; `make old-crypto` builds one",
+)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_real_function_reports_with_the_oldest_cryptography_the_sdk_accepts(runtime: str, tmp_path: Path) -> None:
+    """The oldest cryptography a runtime may have: no runtime states its version, so
+    the lower bound is aliyun-python-sdk-core's own ``Requires-Dist``."""
+    archive = build_archive(REPO / "function", runtime)
+    requirements = [Requirement(p.split(" (", 1)[0]) for p in archive.provided if p.startswith("cryptography")]
+    floor = max(Version(s.version) for r in requirements for s in r.specifier if s.operator in (">=", "=="))
+    interpreter = os.path.abspath(os.environ[OLD_CRYPTO_PYTHON])  # the tests run it from elsewhere
+    outcome, report, code_dir = report_through_archive(archive, tmp_path, interpreter, _site_of_cryptography(interpreter))
+    assert_reported_from_the_archive(outcome, report, code_dir)
+    used = Version(outcome["cryptography"])
+    assert used.release[:2] == floor.release[:2], f"cryptography {used} is not the oldest accepted, {floor}"
 
 
 def test_entry_point_must_be_defined(source: Path) -> None:
