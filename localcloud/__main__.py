@@ -1,7 +1,8 @@
 """``python -m localcloud run --input JSON``: the pattern end to end on this machine.
 
-Exit codes: 0 the execution(s) succeeded; 1 an execution failed, timed out or
-was lost; 2 the run could not start (bad --input, bad config, a port in use,
+Exit codes: 0 every execution succeeded with its callback's output; 1 one did
+not (it failed, its callback never arrived and it timed out, even where a catch
+then ended it "Succeeded", or it still runs); 2 the run could not start (bad --input, bad config, a port in use,
 a flow definition the local interpreter does not run), with one line on stderr.
 """
 
@@ -53,14 +54,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# FnF StartExecution: the execution input is at most 32 KiB (docs/platform-facts.md "Limits").
+MAX_INPUT_BYTES = 32 * 1024
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _input_text(raw: str) -> str:
+    """The execution input as FnF would take it: a strict JSON object within 32 KiB."""
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_refuse_constant)
     except json.JSONDecodeError as err:
         raise UsageError(f"--input is not valid JSON ({err.msg} at column {err.colno})") from None
+    except RecursionError:
+        raise UsageError("--input is JSON nested too deeply") from None
+    except ValueError as err:  # NaN / Infinity, or an integer past Python's digit limit
+        raise UsageError(f"--input is not strict JSON ({str(err).split(':')[0]})") from None
     if not isinstance(value, dict):
         raise UsageError(f"--input must be a JSON object, got {type(value).__name__}")
-    return json.dumps(value, ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_INPUT_BYTES:
+        raise UsageError(f"--input is {size} bytes; FnF takes an execution input of at most {MAX_INPUT_BYTES}")
+    return text
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -119,14 +137,15 @@ def _run(args: argparse.Namespace) -> int:
                     trigger_port=args.trigger_port, faults=faults, seed=args.seed) as stack:
         if args.executions == 1 and faults is None:
             outcome = run_one(stack, input_text)
-            document: dict[str, Any] = {"status": outcome.status, "output": outcome.output,
+            document: dict[str, Any] = {"status": outcome.status, "ending": outcome.ending,
+                                        "output": outcome.output,
                                         "events": [e["Type"] for e in outcome.history]}
             if args.json:
                 print(json.dumps(document, ensure_ascii=False))
             else:
                 print(json.dumps(outcome.output, ensure_ascii=False))
                 print("\n".join(_timeline(outcome)))
-            return 0 if outcome.status == "Succeeded" else 1
+            return 0 if outcome.ending == "succeeded" else 1
         summary = run_many(stack, input_text, args.executions)
         summary.update(seed=args.seed, fault_rate=args.fault_rate)
         if args.json:
@@ -134,8 +153,7 @@ def _run(args: argparse.Namespace) -> int:
         else:
             for key, value in summary.items():
                 print(f"{key}: {value}")
-        ok = summary["succeeded"] == summary["executions"]
-        return 0 if ok else 1
+        return 0 if summary["all_callbacks_arrived"] else 1
 
 
 def _configure_logging(verbose: bool) -> None:

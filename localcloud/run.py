@@ -209,6 +209,7 @@ class Outcome:
     description: dict[str, Any]
     history: list[dict[str, Any]]
     pushes: list[Pushed] = field(default_factory=list)
+    ending: str = "succeeded"  # one of ENDINGS
 
     @property
     def status(self) -> str:
@@ -232,7 +233,8 @@ def run_one(stack: LocalStack, input_text: str, *, deadline_seconds: float = 120
             break
     stack.topic.drain(timeout=5)  # let the delivery thread record its result
     pushes = [p for p in stack.pushed if p.key.startswith(f"{name}:")]
-    return Outcome(description, stack.history(client, name), pushes)
+    ending = ending_of(stack.engine.execution(stack.settings.flow_name, name))
+    return Outcome(description, stack.history(client, name), pushes, ending)
 
 
 def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
@@ -242,13 +244,35 @@ def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
     return round(sorted_values[index], 1)
 
 
-def summarize(stack: LocalStack, executions: list[Execution], wall: float,
-              unfinished: int = 0) -> dict[str, Any]:
-    """The fault run's summary: counts, what was lost (nothing, we hope), latencies."""
-    succeeded = [e for e in executions if e.status == "Succeeded"]
-    caught = [e for e in succeeded if e.caught]
-    timed_out = [e for e in executions if e.timed_out]
-    failed = [e for e in executions if e.status == "Failed" and not e.timed_out]
+def ending_of(execution: Execution) -> str:
+    """Pure: how one execution ended, exactly one of ``ENDINGS``.
+
+    A task timeout means the callback never arrived, whatever the flow made of
+    it afterwards: a catch that ends the execution "Succeeded" with
+    ``{"status": "timeout"}`` is still a lost callback, so it counts as
+    ``timed_out``, never as ``succeeded``.
+    """
+    if execution.status == "Running":
+        return "still_running"
+    if execution.timed_out:
+        return "timed_out"
+    if execution.status == "Succeeded":
+        return "caught" if execution.caught else "succeeded"
+    return "failed"
+
+
+# The summary's partition of the executions: every one is counted in exactly one.
+ENDINGS = ("succeeded", "caught", "failed", "timed_out", "still_running")
+
+
+def summarize(stack: LocalStack, executions: list[Execution], wall: float) -> dict[str, Any]:
+    """The fault run's summary: how the executions ended (a partition), what was
+    lost (nothing, we hope), latencies. ``all_callbacks_arrived`` is true only
+    when every execution succeeded with its work's output."""
+    endings = {name: 0 for name in ENDINGS}
+    for execution in executions:
+        endings[ending_of(execution)] += 1
+    assert sum(endings.values()) == len(executions)
     latencies = sorted((e.stopped - e.started) * 1000 for e in executions if e.stopped)
     tokens = stack.engine.tokens
     stats = stack.topic.snapshot()
@@ -256,15 +280,12 @@ def summarize(stack: LocalStack, executions: list[Execution], wall: float,
     return {
         "executions": len(executions),
         "started": len(executions),
-        "succeeded": len(succeeded),
-        "succeeded_by_catch": len(caught),
-        "failed": len(failed),
-        "timed_out": len(timed_out),
-        "still_running": unfinished,
+        **endings,
+        "all_callbacks_arrived": endings["succeeded"] == len(executions),
         "not_succeeded": sorted(
-            f"{e.name}: {e.status} {e.error}: {e.cause}" if e.status != "Succeeded"
-            else f"{e.name}: caught {e.caught}, output {e.output}"
-            for e in executions if e.status != "Succeeded" or e.caught),
+            f"{e.name}: {ending_of(e)}: {e.status} {e.error}: {e.cause}" if not e.caught
+            else f"{e.name}: {ending_of(e)}: caught {e.caught}, output {e.output}"
+            for e in executions if ending_of(e) != "succeeded"),
         "reports": len(tokens.reports),
         "duplicate_reports": refused.count("TaskAlreadyCompleted"),
         "messages_published": stats.published,
@@ -303,8 +324,7 @@ def run_many(stack: LocalStack, input_text: str, count: int, *, concurrency: int
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         names = list(pool.map(start, range(count)))
-    finished = stack.engine.wait_all(deadline_seconds)
+    stack.engine.wait_all(deadline_seconds)  # what still runs after it is counted as still_running
     stack.topic.drain(timeout=10)
     executions = [stack.engine.execution(stack.settings.flow_name, n) for n in names]
-    unfinished = 0 if finished else sum(e.status == "Running" for e in executions)
-    return summarize(stack, executions, time.monotonic() - started_at, unfinished)
+    return summarize(stack, executions, time.monotonic() - started_at)

@@ -161,7 +161,7 @@ def test_fault_run_loses_nothing_and_reports_each_execution_once():
         executions = list(stack.engine.executions.values())
     assert summary["executions"] == summary["succeeded"] == 200, summary["not_succeeded"]
     assert summary["still_running"] == summary["timed_out"] == summary["failed"] == 0
-    assert summary["succeeded_by_catch"] == 0 and summary["not_succeeded"] == []
+    assert summary["caught"] == 0 and summary["not_succeeded"] == [] and summary["all_callbacks_arrived"]
     # Each execution reported exactly once; the extra reports were refused, not counted.
     assert summary["reports"] == len(accepted) == 200
     assert summary["duplicate_reports"] > 0 and summary["duplicate_deliveries"] > 0
@@ -219,11 +219,34 @@ def test_cli_shows_a_multi_field_work_output_whole(tmp_path):
     (("--input", DEMO, "--config", "taskTimeoutSeconds=soon"), "taskTimeoutSeconds"),
     (("--input", DEMO, "--stack", "nosuchstack"), "Pulumi.nosuchstack.yaml"),
     (("--input", DEMO, "--fault-rate", "2"), "--fault-rate"),
+    (("--input", '{"messageBody": NaN}'), "--input is not strict JSON (NaN is not JSON)"),
+    (("--input", '{"messageBody": -Infinity}'), "--input is not strict JSON"),
+    (("--input", json.dumps({"messageBody": "x" * 40000})), "FnF takes an execution input of at most 32768"),
+    (("--input", "[" * 100000 + "]" * 100000), "--input"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert cli.main(["run", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("error: ")
+
+
+def test_lost_callbacks_are_counted_timed_out_and_fail_the_run():
+    """A task timeout far shorter than a push: no callback arrives in time. The dev
+    stack's catch then ends each execution "Succeeded" with {"status": "timeout"},
+    which the summary must not count as a success."""
+    result = run_cli("--input", DEMO, "--config", "taskTimeoutSeconds=1", "--executions", "6", "--json")
+    summary = json.loads(result.stdout)
+    assert result.returncode == 1, summary
+    assert summary["timed_out"] == 6 and summary["succeeded"] == 0, summary
+    assert sum(summary[k] for k in ("succeeded", "caught", "failed", "timed_out", "still_running")) == 6
+    assert summary["all_callbacks_arrived"] is False and len(summary["not_succeeded"]) == 6
+
+
+def test_one_lost_callback_fails_the_run_even_when_a_catch_ends_it_succeeded():
+    result = run_cli("--input", DEMO, "--config", "taskTimeoutSeconds=1", "--json")
+    document = json.loads(result.stdout)
+    assert result.returncode == 1, document
+    assert (document["status"], document["ending"]) == ("Succeeded", "timed_out")
 
 
 def test_cli_port_in_use_is_exit_2(capsys):
