@@ -30,7 +30,7 @@ from infra.packaging import (
 )
 from localcloud.fc_runtime import build_event
 from localcloud.fnf_api import FnFEndpoint, Report, TokenRegistry
-from localcloud.mns_push import Message, Subscription, render_body
+from localcloud.mns_push import CertServer, Message, Subscription, build_push
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_PACKAGES = Path(packaging.metadata.distribution("aliyun-python-sdk-core").locate_file(""))
@@ -382,26 +382,31 @@ print(json.dumps({"answer": answer, "origins": origins, "cryptography": cryptogr
 def report_through_archive(
     archive: packaging.CodeArchive, tmp_path: Path, interpreter: str, provided_dir: Path
 ) -> tuple[dict, Report | None, Path]:
-    """Hand one push to the unzipped archive's handler in ``interpreter``, reporting to a local FnF."""
+    """Hand one signed push to the unzipped archive's handler in ``interpreter``, reporting to a
+    local FnF: the signature check (pure Python) and the SDK both run on what the runtime has."""
     code_dir = unzip(archive.data, tmp_path / "code")
     registry = TokenRegistry()
-    with FnFEndpoint(registry) as fnf:
+    with FnFEndpoint(registry) as fnf, CertServer() as cert:
         creds = fnf.issue_sts_credentials()
         token = registry.issue()
         message = Message(body=json.dumps({"messageBody": "hello world", "taskToken": token}))
-        body = render_body(message, Subscription(endpoint="http://127.0.0.1/"))
-        event = build_event("POST", "/", [("Content-Type", "text/plain;charset=utf-8")], body,
+        subscription = Subscription(endpoint="http://127.0.0.1/")
+        path, headers, body = build_push(message, subscription, private_key=cert.identity.private_key,
+                                         cert_url=cert.cert_url)
+        event = build_event("POST", path, list(headers.items()), body,
                             request_id="req-1", account_id="1234567890123456", region="cn-hangzhou")
         (tmp_path / "event.json").write_bytes(event)
         env = {
             "FNF_ENDPOINT": fnf.url,
-            "MNS_VERIFY_SIGNATURE": "false",
+            "MNS_CERT_URL_PREFIXES": cert.url_prefix,
+            **subscription.binding_environment(),
             "ALIBABA_CLOUD_ACCESS_KEY_ID": creds.access_key_id,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": creds.access_key_secret,
             "ALIBABA_CLOUD_SECURITY_TOKEN": creds.security_token,
             "ALIBABA_CLOUD_REGION": "cn-hangzhou",
         }
         result = run_isolated(interpreter, [code_dir, provided_dir], REPORT, tmp_path, env)
+        assert cert.fetches == 1, "the handler fetched the signing certificate and verified the push"
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1]), registry.report_of(token), code_dir
 
