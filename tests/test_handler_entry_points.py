@@ -148,3 +148,13 @@ def test_an_xml_push_declaring_an_unknown_encoding_is_a_bad_push() -> None:
     answer = app.handle(app.HttpRequest("POST", "/", {}, body),
                         app.Invocation(Credentials("id", "secret"), "cn-hangzhou"), settings)
     assert (answer.status, json.loads(answer.body)["error"]) == (400, "bad_push")
+
+
+def test_the_senders_metadata_is_bounded_in_the_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mns_callback")
+    settings = settings_from_env({"MNS_VERIFY_SIGNATURE": "false"})
+    body = json.dumps({"TopicName": "t" * 100_000, "MessageId": "m" * 100_000,
+                       "Message": json.dumps({"taskToken": "dG9rZW4="})}).encode()
+    app.handle(app.HttpRequest("POST", "/", {}, body), app.Invocation(None, "cn-hangzhou"), settings)
+    [line] = push_lines(caplog)
+    assert len(line["topic"]) == len(line["message_id"]) == 256

@@ -94,6 +94,10 @@ def signed_path_spellings(path: str, query: Mapping[str, str]) -> list[str]:
     return [f"{path}?{q}" for q in dict.fromkeys(spellings)]
 
 
+def _bounded(text: str | None, limit: int = 256) -> str | None:
+    return None if text is None else text[:limit]
+
+
 def handle(request: HttpRequest, invocation: Invocation, settings: Settings | SettingsError, *,
            now: datetime | None = None, keys: Any = None,
            reporter_factory: Callable[..., Any] | None = None) -> Decision:
@@ -142,8 +146,9 @@ def _run(request: HttpRequest, invocation: Invocation, settings: Settings | Sett
         notification, task = push.parse_push(request.headers, request.body, settings.notify_format)
     except BadPush as exc:
         return (Outcome.TOO_LARGE if exc.status == 413 else Outcome.BAD_PUSH), str(exc)
-    trace.update(message_id=notification.message_id, format=notification.format,
-                 topic=notification.topic_name)
+    # Metadata is the sender's text: bounded, so a push cannot bloat its own log line.
+    trace.update(message_id=_bounded(notification.message_id), format=notification.format,
+                 topic=_bounded(notification.topic_name))
     if settings.topic_owner and settings.topic_name:
         try:
             check_topic(notification, request.headers, settings.topic_owner, settings.topic_name)
