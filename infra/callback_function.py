@@ -108,9 +108,8 @@ def function_inputs(args: CallbackFunctionArgs) -> dict[str, object]:
                   "memorySize": args["memory_size"], "timeout": args["timeout"]}
         token = "alicloud:fc/function:Function"
     argument = {"functionName": "function_name", "name": "function_name", "memorySize": "memory_size"}
-    for found in provider_limits.refusals(token, inputs):
-        name = found.split("=", 1)[0]
-        raise ValueError(f"{argument.get(name, name)}: {found}")
+    for name, expected in provider_limits.violations(token, inputs):
+        raise ValueError(f"{argument.get(name, name)}={inputs[name]!r}: {expected}")
     return inputs
 
 

@@ -182,17 +182,25 @@ RULES_BY_TYPE: Mapping[str, tuple[Rule, ...]] = {
 }
 
 
-def refusals(type_token: str, inputs: Mapping[str, object]) -> list[str]:
-    """What the provider would refuse among ``inputs`` of one resource (unset inputs are not checked)."""
+def violations(type_token: str, inputs: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(input, what the provider expects) for each of ``inputs`` of one resource it would refuse.
+
+    Unset inputs (absent or None) are not checked: the provider does not validate them either.
+    """
     if type_token not in RULES_BY_TYPE:
         raise KeyError(f"no provider rules are known for {type_token!r}")
     found = []
     for rule in RULES_BY_TYPE[type_token]:
-        if rule.input in inputs and inputs[rule.input] is not None:
+        if inputs.get(rule.input) is not None:
             refusal = rule.refusal(inputs[rule.input])
             if refusal is not None:
-                found.append(f"{rule.input}={inputs[rule.input]!r}: {refusal}")
+                found.append((rule.input, refusal))
     return found
+
+
+def refusals(type_token: str, inputs: Mapping[str, object]) -> list[str]:
+    """``violations`` as sentences: ``memorySize=63: an integer between 64 and 32768 (...)``."""
+    return [f"{name}={inputs[name]!r}: {why}" for name, why in violations(type_token, inputs)]
 
 
 def rule(type_token: str, input_: str) -> Rule:

@@ -473,18 +473,20 @@ def test_existing_topic_is_looked_up() -> None:
 
 def test_missing_existing_topic_is_an_error_naming_topic_name() -> None:
     cloud = OfflineCloud(REGION, existing_topics=["orders-other", "orders-existing-2"])
-    # Raised in an apply: Pulumi reports it wrapped, with the resource input it fed.
-    with pytest.raises(ValueError, match=r"topicName='orders-existing': createTopic is false, but no MNS topic") as caught:
+    # Raised in an apply: Pulumi reports it wrapped (with the resource input it fed), message intact.
+    with pytest.raises(ValueError, match=r"config mns-callback-flow:topicName='orders-existing': createTopic is false, "
+                                         r"but no MNS topic of that name exists"):
         run_stack({"createTopic": "false", "topicName": "orders-existing"}, monitor=RecordingMonitor(cloud))
-    assert config_error_in(caught.value).key == "mns-callback-flow:topicName"
 
 
-def config_error_in(error: BaseException) -> ConfigError:
-    """The ConfigError an Output check raised, under Pulumi's wrapping."""
-    while not isinstance(error, ConfigError):
-        assert error.__cause__ is not None, f"no ConfigError under {error!r}"
-        error = error.__cause__
-    return error
+def test_require_existing_topic_matches_names_exactly() -> None:
+    from infra.topic import require_existing_topic
+
+    assert require_existing_topic("orders", ["orders-2", "orders"]) == "orders"
+    for found in (None, [], ["orders-2", "Orders"]):
+        with pytest.raises(ConfigError) as caught:
+            require_existing_topic("orders", found)
+        assert caught.value.key == "mns-callback-flow:topicName"
 
 
 def test_topic_lookup_takes_an_output_name() -> None:
@@ -501,9 +503,8 @@ def test_topic_lookup_takes_an_output_name() -> None:
         })
         return topic.topic_name
 
-    with pytest.raises(ValueError, match="topicName='late-topic'") as caught:
+    with pytest.raises(ValueError, match="config mns-callback-flow:topicName='late-topic': createTopic is false"):
         _run_component(build, monitor)
-    assert config_error_in(caught.value).value == "late-topic"
 
 
 @pytest.mark.parametrize(("changes", "error"), [
@@ -511,10 +512,10 @@ def test_topic_lookup_takes_an_output_name() -> None:
     ({"cpu": 0.3}, r"cpu=0\.3 with memory_size=128: .*1:1 and 1:4"),
     ({"cpu": 0.07}, r"cpu=0\.07 with memory_size=128: must be a multiple of 0\.05"),
     ({"function_compute": "2.0", "cpu": 0.1}, r"cpu=0\.1: FC 2\.0's fc\.Function takes no cpu"),
-    ({"function_name": "solo.callback"}, r"function_name: functionName='solo\.callback': .*fcv3_function\.go"),
-    ({"timeout": 86401}, r"timeout: timeout=86401: an integer between 0 and 86400"),
-    ({"memory_size": 32832, "cpu": 16}, r"memory_size: memorySize=32832: an integer between 64 and 32768"),
-    ({"function_compute": "2.0", "function_name": "f" * 129}, r"function_name: name='f+': 1-128 characters"),
+    ({"function_name": "solo.callback"}, r"function_name='solo\.callback': letters, .*fcv3_function\.go"),
+    ({"timeout": 86401}, r"timeout=86401: an integer between 0 and 86400 \(alicloud_fcv3_function\.timeout"),
+    ({"memory_size": 32832, "cpu": 16}, r"memory_size=32832: an integer between 64 and 32768"),
+    ({"function_compute": "2.0", "function_name": "f" * 129}, r"function_name='f+': 1-128 characters \(alicloud_fc_function\.name"),
 ])
 def test_function_component_refuses_what_the_provider_would(changes: dict, error: str, tmp_path: Path) -> None:
     (tmp_path / "index.py").write_text(
