@@ -5,9 +5,11 @@ schemas carry ``ValidateFunc`` rules (enums, ranges, patterns). They run at
 ``pulumi preview``: a value one of them refuses fails the whole preview with
 the provider's own message. These are the rules for every input this package
 sets, transcribed from the schema files of terraform-provider-alicloud v1.289.0
-(the newest provider whose resources pulumi-alicloud 4.0.0 all carries; the
-same rules stand unchanged in v2.0.0-beta3). ``infra.config`` and the
-components check them first, naming the config key or argument.
+(inferred as the version pulumi-alicloud 4.0.0 embeds: it carries that
+release's new resources, and no later release exists; the rules stand
+unchanged in v2.0.0-beta3; docs/platform-facts.md "Provider validation
+(ValidateFunc)"). ``infra.config`` and the components check them first,
+naming the config key or argument.
 
 A rule here is necessary, not sufficient: the Function Compute API refuses
 more (memory in 64 MB steps from 128 MB, the vCPU/memory ratio), and
