@@ -15,7 +15,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_alicloud as alicloud
 
-from infra import packaging, policies
+from infra import packaging, policies, provider_limits
+from infra.config import cpu_refusal, default_cpu, runtime_refusal
 from infra.function_environment import function_environment
 from infra.ram_grants import grant, service_role
 
@@ -42,6 +43,9 @@ class CallbackFunctionArgs(TypedDict):
     """FC Python runtime, e.g. ``python3.10``; decides which dependencies are vendored."""
     memory_size: int
     """Memory in MB."""
+    cpu: NotRequired[float | None]
+    """vCPU of an FC 3.0 function (0.05 steps, 1:1 to 1:4 of memory in GB); None: the least
+    the ratio allows. FC 2.0's ``fc.Function`` takes none."""
     timeout: int
     """Seconds FC lets one invocation run."""
     verify_signature: bool
@@ -84,6 +88,37 @@ def http_trigger_config(function_compute: str) -> str:
     return json.dumps(config, separators=(",", ":"), sort_keys=True)
 
 
+def function_inputs(args: CallbackFunctionArgs) -> dict[str, object]:
+    """The function's validated scalar inputs, by Pulumi input name.
+
+    Refuses first, naming the argument, what the chosen FC generation or the
+    provider's own schema rules (``infra.provider_limits``) would refuse at preview.
+    """
+    generation = args["function_compute"]
+    refusal = runtime_refusal(generation, args["runtime"])
+    if refusal is not None:
+        raise ValueError(f"runtime={args['runtime']!r}: {refusal}")
+    if generation == "3.0":
+        cpu = args.get("cpu")
+        cpu = default_cpu(args["memory_size"]) if cpu is None else cpu
+        refusal = cpu_refusal(cpu, args["memory_size"])
+        if refusal is not None:
+            raise ValueError(f"cpu={cpu!r} with memory_size={args['memory_size']!r}: {refusal}")
+        inputs = {"functionName": args["function_name"], "runtime": args["runtime"], "cpu": cpu,
+                  "memorySize": args["memory_size"], "timeout": args["timeout"]}
+        token = "alicloud:fc/v3Function:V3Function"
+    else:
+        if args.get("cpu") is not None:
+            raise ValueError(f"cpu={args.get('cpu')!r}: FC 2.0's fc.Function takes no cpu; leave it unset")
+        inputs = {"name": args["function_name"], "runtime": args["runtime"],
+                  "memorySize": args["memory_size"], "timeout": args["timeout"]}
+        token = "alicloud:fc/function:Function"
+    argument = {"functionName": "function_name", "name": "function_name", "memorySize": "memory_size"}
+    for name, expected in provider_limits.violations(token, inputs):
+        raise ValueError(f"{argument.get(name, name)}={inputs[name]!r}: {expected}")
+    return inputs
+
+
 def fc2_trigger_url(account_id: str, region: str, service: str, function: str) -> str:
     """FC 2.0's HTTP trigger URL, built because its trigger resource exposes none.
 
@@ -124,6 +159,7 @@ class CallbackFunction(pulumi.ComponentResource):
         packaging.require_entry_point(source_dir, HANDLER_FC3 if args["function_compute"] == "3.0" else HANDLER_FC2)
         if args.get("work"):  # "module:function": a missing one would fail every push with a 500
             packaging.require_entry_point(source_dir, args["work"].replace(":", "."), kind="work function")
+        inputs = function_inputs(args)
         self.archive = packaging.build_archive(source_dir, args["runtime"])
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -177,6 +213,8 @@ class CallbackFunction(pulumi.ComponentResource):
                 runtime=args["runtime"],
                 code=alicloud.fc.V3FunctionCodeArgs(zip_file=self.archive.base64, checksum=self.archive.crc64),
                 memory_size=args["memory_size"],
+                # Explicit, so the vCPU is in every preview (FC would pick one otherwise).
+                cpu=inputs["cpu"],
                 timeout=args["timeout"],
                 role=self.role.arn,
                 # The handler calls the public FnF endpoint.

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from infra import provider_limits
+
 PROJECT = "mns-callback-flow"
 REGION_KEY = "alicloud:region"
 
@@ -28,6 +30,7 @@ PROJECT_KEYS: tuple[str, ...] = (
     "functionCompute",
     "runtime",
     "memorySize",
+    "cpu",
     "functionTimeoutSeconds",
     "taskTimeoutSeconds",
     "taskRetry",
@@ -46,6 +49,21 @@ FUNCTION_COMPUTE_VERSIONS = ("3.0", "2.0")
 # docs/platform-facts.md "Python runtimes": python3.10 is GA everywhere (the safe default),
 # python3.9 older, python3.12 in public preview in some regions.
 RUNTIMES = ("python3.10", "python3.9", "python3.12")
+# The Python runtimes each FC generation offers (of those this package can vendor for):
+# FC 3.0 lists python3.12 (public preview), 3.10, 3.9 and 3.6 (help.aliyun.com
+# /zh/functioncompute/fc-3-0/user-guide/runtime-overview-3), and so does the
+# provider's fcv3 `runtime` rule (infra.provider_limits.FCV3_RUNTIMES), which decides
+# what previews; FC 2.0 lists python3.10, 3.9 and 3.6 only (help.aliyun.com
+# /zh/functioncompute/fc-2-0/user-guide/overview-of-runtimes). The provider's
+# fc_function has no runtime rule, so for FC 2.0 the API's list is the one to hold.
+RUNTIMES_BY_FC: Mapping[str, tuple[str, ...]] = {
+    "3.0": ("python3.10", "python3.9", "python3.12"),
+    "2.0": ("python3.10", "python3.9"),
+}
+RUNTIME_SOURCES: Mapping[str, str] = {
+    "3.0": "FC 3.0 \"Runtime overview\" and " + provider_limits.source("fcv3_function") + " `runtime`",
+    "2.0": "FC 2.0 \"Overview of runtimes\" (help.aliyun.com/zh/functioncompute/fc-2-0/user-guide/overview-of-runtimes)",
+}
 # MNS subscription NotifyStrategy values (docs/platform-facts.md "MNS HTTP push").
 NOTIFY_STRATEGIES = ("EXPONENTIAL_DECAY_RETRY", "BACKOFF_RETRY")
 # MNS subscription NotifyContentFormat values; the handler parses all three.
@@ -63,6 +81,14 @@ MAX_FUNCTION_TIMEOUT_SECONDS = 86400
 # "Limits to [128, 32768]".
 MIN_MEMORY_MB, MAX_MEMORY_MB, MEMORY_STEP_MB = 128, 32768, 64
 DEFAULT_MEMORY_MB = 256
+# FC 3.0 CreateFunctionInput `cpu` (API 2023-03-30, help.aliyun.com/zh/functioncompute/fc
+# /developer-reference/api-fc-2023-03-30-struct-createfunctioninput): vCPU in
+# multiples of 0.05, 0.05-16, and cpu : memorySize (in GB) between 1:1 and 1:4,
+# i.e. memory_GB / 4 <= cpu <= memory_GB. Held in whole 0.05 steps (twentieths of
+# a vCPU) so no float rounding decides a boundary. GB is taken as 1024 MB
+# (256 MB at 0.25 vCPU is then exactly 1:1).
+CPU_STEPS_PER_VCPU = 20
+MIN_CPU_STEPS, MAX_CPU_STEPS = 1, 16 * CPU_STEPS_PER_VCPU
 # Serverless Workflow: a flow execution lasts at most one year ("Integrate
 # Serverless Workflow", help.aliyun.com document 149829), so a task step cannot
 # usefully wait longer. No default timeout exists for waitForCallback
@@ -157,6 +183,7 @@ class Settings:
     function_compute: str
     runtime: str
     memory_size: int
+    cpu: float | None  # vCPU of an FC 3.0 function; None for FC 2.0 (fc.Function takes no cpu)
     function_timeout_seconds: int
     task_timeout_seconds: int
     task_retry: tuple[RetryRule, ...]
@@ -270,6 +297,74 @@ def _cert_url_prefixes(key: str, raw: object) -> tuple[str, ...]:
         if not parts.path.endswith("/") or parts.query or parts.fragment:
             raise ConfigError(key, raw, f"{prefix!r} must end with '/' after the host and path")
     return prefixes
+
+
+# ---- Function Compute: runtime per generation, vCPU and memory ----------------
+
+
+def runtime_refusal(function_compute: str, runtime: object) -> str | None:
+    """None when ``function_compute`` offers ``runtime``; else the rule, with its source."""
+    offered = RUNTIMES_BY_FC[function_compute]
+    if runtime in offered:
+        return None
+    return (f"Function Compute {function_compute} offers {', '.join(offered)} "
+            f"(source: {RUNTIME_SOURCES[function_compute]})")
+
+
+def cpu_step_bounds(memory_mb: int) -> tuple[int, int]:
+    """The vCPU FC 3.0 allows with ``memory_mb``, in 0.05 steps: ratio 1:1 to 1:4, within 0.05-16."""
+    low = -(-memory_mb * CPU_STEPS_PER_VCPU // (4 * 1024))  # ceil(memory_GB / 4 / 0.05)
+    high = memory_mb * CPU_STEPS_PER_VCPU // 1024  # floor(memory_GB / 0.05)
+    return max(MIN_CPU_STEPS, low), min(MAX_CPU_STEPS, high)
+
+
+def vcpu(steps: int) -> float:
+    """0.05-vCPU steps as the number FC takes: 3 -> 0.15."""
+    return round(steps / CPU_STEPS_PER_VCPU, 2)
+
+
+def default_cpu(memory_mb: int) -> float:
+    """The least vCPU the documented ratio allows for ``memory_mb`` (256 MB -> 0.1).
+
+    Set explicitly rather than left to FC, so the deployed vCPU is in the
+    program and in every preview; the least, because the handler waits on the
+    network, not the CPU, and a larger share is one config key away.
+    """
+    return vcpu(cpu_step_bounds(memory_mb)[0])
+
+
+def cpu_steps(value: float) -> int | None:
+    """``value`` in whole 0.05-vCPU steps, or None when it is not a multiple of 0.05."""
+    steps = round(value * CPU_STEPS_PER_VCPU)
+    return steps if abs(value * CPU_STEPS_PER_VCPU - steps) < 1e-9 else None
+
+
+def cpu_refusal(cpu: float, memory_mb: int) -> str | None:
+    """None when FC 3.0 accepts ``cpu`` vCPU with ``memory_mb``; else what it expects."""
+    steps = cpu_steps(cpu)
+    if steps is None:
+        return "must be a multiple of 0.05 vCPU (FC 3.0 CreateFunctionInput cpu)"
+    if not MIN_CPU_STEPS <= steps <= MAX_CPU_STEPS:
+        return "must be between 0.05 and 16 vCPU (FC 3.0 CreateFunctionInput cpu)"
+    low, high = cpu_step_bounds(memory_mb)
+    if not low <= steps <= high:
+        return (f"with memorySize={memory_mb} MB the vCPU : memory (GB) ratio must be between 1:1 and 1:4, "
+                f"so cpu between {vcpu(low):g} and {vcpu(high):g}, or another memorySize "
+                "(FC 3.0 CreateFunctionInput cpu and memorySize)")
+    return None
+
+
+def _function_cpu(function_compute: str, memory_mb: int, raw: object) -> float | None:
+    key = full_key("cpu")
+    if isinstance(raw, str) and not raw.strip():
+        return default_cpu(memory_mb) if function_compute == "3.0" else None
+    if function_compute != "3.0":
+        raise ConfigError(key, raw, "applies to functionCompute 3.0 only: FC 2.0's fc.Function takes no cpu; unset it")
+    value = _number(key, raw)
+    refusal = cpu_refusal(value, memory_mb)
+    if refusal is not None:
+        raise ConfigError(key, raw, refusal.replace("memorySize=", f"{full_key('memorySize')}="))
+    return vcpu(cpu_steps(value) or 0)
 
 
 # ---- structured values: taskRetry / taskCatch --------------------------------
@@ -482,6 +577,15 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
     if memory % MEMORY_STEP_MB:
         raise ConfigError(memory_key, get("memorySize", None), f"must be a multiple of {MEMORY_STEP_MB} MB")
 
+    function_compute = _choice(
+        full_key("functionCompute"), get("functionCompute", "3.0"), FUNCTION_COMPUTE_VERSIONS
+    )
+    runtime = _text(full_key("runtime"), get("runtime", "python3.10"))
+    refusal = runtime_refusal(function_compute, runtime)
+    if refusal is not None:
+        raise ConfigError(full_key("runtime"), runtime, f"with functionCompute={function_compute}: {refusal}")
+    cpu = _function_cpu(function_compute, memory, get("cpu", ""))
+
     log_project = _optional_text(full_key("logProject"), get("logProject", ""))
     log_store = _optional_text(full_key("logStore"), get("logStore", ""))
     if (log_project is None) != (log_store is None):
@@ -508,9 +612,10 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
         subscription_name=f"{name_prefix}-callback-sub",
         flow_name=f"{name_prefix}-flow",
         function_name=f"{name_prefix}-callback",
-        function_compute=_choice(full_key("functionCompute"), get("functionCompute", "3.0"), FUNCTION_COMPUTE_VERSIONS),
-        runtime=_choice(full_key("runtime"), get("runtime", "python3.10"), RUNTIMES),
+        function_compute=function_compute,
+        runtime=runtime,
         memory_size=memory,
+        cpu=cpu,
         function_timeout_seconds=function_timeout,
         task_timeout_seconds=_ranged(
             full_key("taskTimeoutSeconds"),

@@ -18,7 +18,7 @@ import asyncio
 import gc
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from infra.stack_config import SECRET_PLACEHOLDER, secret_placeholder
 
 ACCOUNT_ID = "1234567890123456"
 CALLER_IDENTITY = "alicloud:index/getCallerIdentity:getCallerIdentity"
+SERVICE_TOPICS = "alicloud:message/getServiceTopics:getServiceTopics"
 COMPONENT_PREFIX = "mns-callback-flow:index:"
 
 
@@ -56,9 +57,13 @@ class OfflineCloud(Mocks):
     inputs plus the outputs the program reads (ARNs, trigger URLs).
     """
 
-    def __init__(self, region: str, account_id: str = ACCOUNT_ID) -> None:
+    def __init__(
+        self, region: str, account_id: str = ACCOUNT_ID, existing_topics: Collection[str] | None = None
+    ) -> None:
         self.region = region
         self.account_id = account_id
+        # Topics an existing-topic lookup finds; None: whichever topic is asked for exists.
+        self.existing_topics = None if existing_topics is None else frozenset(existing_topics)
         self._answers: dict[str, Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
             "alicloud:message/serviceTopic:ServiceTopic": lambda n, i: (i["topicName"], {}),
             "alicloud:message/serviceSubscription:ServiceSubscription": lambda n, i: (
@@ -109,7 +114,35 @@ class OfflineCloud(Mocks):
                 "id": self.account_id,
                 "identityType": "Account",
             }
+        if args.token == SERVICE_TOPICS:
+            return self._service_topics(args.args)
         raise KeyError(f"the offline cloud does not answer invoke {args.token!r}")
+
+    def _service_topics(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """``message.get_service_topics`` filtered by ``topicName`` as the ListTopic request is."""
+        name = args.get("topicName")
+        if not isinstance(name, str) or not name:
+            raise KeyError("the offline cloud answers message.get_service_topics by topicName only")
+        found = self.existing_topics is None or name in self.existing_topics
+        topics = [{
+            "id": name,
+            "topicName": name,
+            "createTime": 0,
+            "lastModifyTime": 0,
+            "loggingEnabled": False,
+            "maxMessageSize": 65536,
+            "messageCount": 0,
+            "messageRetentionPeriod": 86400,
+            "topicUrl": f"https://{self.account_id}.mns.{self.region}.aliyuncs.com/topics/{name}",
+            "topicInnerUrl": f"https://{self.account_id}.mns.{self.region}-internal.aliyuncs.com/topics/{name}",
+        }] if found else []
+        return {
+            "id": self.region,
+            "topicName": name,
+            "ids": [t["id"] for t in topics],
+            "names": [t["topicName"] for t in topics],
+            "topics": topics,
+        }
 
 
 @dataclass

@@ -64,6 +64,7 @@ class CallbackPattern(pulumi.ComponentResource):
                 "account_id": self.account_id,
                 "runtime": settings.runtime,
                 "memory_size": settings.memory_size,
+                "cpu": settings.cpu,
                 "timeout": settings.function_timeout_seconds,
                 "verify_signature": settings.verify_signature,
                 # The flow's resourceArn names a topic of its own account (acs:mns:::, doc 157027),

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypedDict
 
 import pulumi
 import pulumi_alicloud as alicloud
 
+from infra.config import ConfigError, full_key
+
 TYPE_TOKEN = "mns-callback-flow:index:CallbackTopic"
+
+
+def require_existing_topic(topic_name: str, found_names: Sequence[str] | None) -> str:
+    """``topic_name`` when the lookup found a topic of exactly that name; else a ConfigError on topicName.
+
+    Without this, a misspelt existing topic would preview cleanly and fail only
+    when ``pulumi up`` creates the subscription.
+    """
+    if topic_name not in (found_names or ()):
+        raise ConfigError(
+            full_key("topicName"), topic_name,
+            "createTopic is false, but no MNS topic of that name exists in this region and account "
+            "(message.get_service_topics found none): create it first, fix the name, or set createTopic true",
+        )
+    return topic_name
 
 
 class CallbackTopicArgs(TypedDict):
@@ -47,7 +65,16 @@ class CallbackTopic(pulumi.ComponentResource):
             self.topic_name = self.topic.topic_name
         else:
             self.topic = None  # an existing topic: nothing to create or delete
-            self.topic_name = pulumi.Output.from_input(args["topic_name"])
+            # Looked up at preview (pulumi_alicloud 4.0.0 message.get_service_topics:
+            # `topic_name` narrows the ListTopic request, the result's `names` are
+            # compared exactly); an Output check, since the name may be an Output.
+            name = pulumi.Output.from_input(args["topic_name"])
+            found = alicloud.message.get_service_topics_output(
+                topic_name=name, opts=pulumi.InvokeOutputOptions(parent=self)
+            )
+            self.topic_name = pulumi.Output.all(name, found.names).apply(
+                lambda v: require_existing_topic(v[0], v[1])
+            )
 
         self.subscription = alicloud.message.ServiceSubscription(
             f"{name}-subscription",

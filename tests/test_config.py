@@ -52,6 +52,7 @@ def test_defaults() -> None:
         function_compute="3.0",
         runtime="python3.10",
         memory_size=256,
+        cpu=0.1,
         function_timeout_seconds=10,
         task_timeout_seconds=3600,
         task_retry=(),
@@ -74,12 +75,12 @@ def test_settings_are_frozen() -> None:
 def test_pulumi_string_forms_are_parsed() -> None:
     s = settings(
         createTopic="false", verifySignature="False", taskTimeoutSeconds="600", memorySize="512",
-        functionTimeoutSeconds="30", functionCompute="2.0", runtime="python3.12",
+        functionTimeoutSeconds="30", functionCompute="2.0", runtime="python3.9",
         notifyStrategy="BACKOFF_RETRY", notifyContentFormat="XML",
         logProject="my-logs", logStore="callback_store", namePrefix="shop",
     )
     assert (s.create_topic, s.verify_signature, s.task_timeout_seconds, s.memory_size) == (False, False, 600, 512)
-    assert (s.function_timeout_seconds, s.function_compute, s.runtime) == (30, "2.0", "python3.12")
+    assert (s.function_timeout_seconds, s.function_compute, s.runtime, s.cpu) == (30, "2.0", "python3.9", None)
     assert (s.notify_strategy, s.notify_content_format) == ("BACKOFF_RETRY", "XML")
     assert (s.log_project, s.log_store) == ("my-logs", "callback_store")
     assert (s.flow_name, s.function_name, s.subscription_name) == ("shop-flow", "shop-callback", "shop-callback-sub")
@@ -328,7 +329,7 @@ def test_error_names_key_value_and_rule() -> None:
 
 BAD_VALUE = {
     "namePrefix": "-x", "topicName": "_x", "createTopic": "yes", "functionCompute": "4.0", "runtime": "go",
-    "memorySize": "1", "functionTimeoutSeconds": "1", "taskTimeoutSeconds": "0", "taskRetry": "{",
+    "memorySize": "1", "cpu": "0.07", "functionTimeoutSeconds": "1", "taskTimeoutSeconds": "0", "taskRetry": "{",
     "taskCatch": "{", "notifyStrategy": "x", "notifyContentFormat": "x", "verifySignature": "x",
     "logProject": "X", "logStore": "X", "signingCertUrlPrefixes": "http://certs.example.com/",
     "callbackWork": "mywork.work",
@@ -385,3 +386,109 @@ def test_load_settings_refuses_a_misspelt_key(environment: bool, monkeypatch: py
             run_offline, load_settings, project="mns-callback-flow", stack="dev", config=config,
             region="cn-hangzhou",
         )
+
+
+# ---- Function Compute: runtime per generation, vCPU with memory ----------------
+
+
+def test_fc2_refuses_python312_with_its_source() -> None:
+    # FC 2.0's runtime list has no python3.12; the provider's fc_function has no runtime rule
+    # to catch it, so the config must.
+    error = rejected(full_key("runtime"), "python3.12", "mns-callback-flow:runtime", "functionCompute=2.0",
+                     "python3.10, python3.9", "fc-2-0/user-guide/overview-of-runtimes",
+                     base=dict(BASE, **{full_key("functionCompute"): "2.0"}))
+    assert error.key == full_key("runtime")
+
+
+@pytest.mark.parametrize(("function_compute", "runtime"), [
+    ("2.0", "python3.10"), ("2.0", "python3.9"), ("3.0", "python3.12"), ("3.0", "python3.9"),
+])
+def test_each_generation_accepts_its_runtimes(function_compute: str, runtime: str) -> None:
+    assert settings(functionCompute=function_compute, runtime=runtime).runtime == runtime
+
+
+def test_fc3_runtimes_are_all_in_the_providers_runtime_rule() -> None:
+    from infra.config import RUNTIMES, RUNTIMES_BY_FC
+    from infra.provider_limits import FCV3_RUNTIMES
+
+    assert set(RUNTIMES_BY_FC["3.0"]) <= set(FCV3_RUNTIMES)
+    assert set(RUNTIMES) == set(RUNTIMES_BY_FC["3.0"]) | set(RUNTIMES_BY_FC["2.0"])
+
+
+def test_fc3_runtime_refusal_cites_the_provider_rule() -> None:
+    rejected(full_key("runtime"), "python3.11", "functionCompute=3.0", "python3.10, python3.9, python3.12",
+             "resource_alicloud_fcv3_function.go")
+
+
+@pytest.mark.parametrize(("memory", "cpu"), [
+    (128, 0.05), (256, 0.1), (512, 0.15), (1024, 0.25), (1088, 0.3), (4096, 1.0), (32768, 8.0),
+])
+def test_cpu_default_is_the_least_the_ratio_allows(memory: int, cpu: float) -> None:
+    from infra.config import cpu_refusal, vcpu
+
+    s = settings(memorySize=memory)
+    assert s.cpu == cpu
+    assert cpu_refusal(s.cpu, memory) is None
+    # one step less breaks the 1:4 bound (or the 0.05 minimum)
+    assert cpu_refusal(vcpu(round(cpu * 20) - 1), memory) is not None
+
+
+@pytest.mark.parametrize(("memory", "cpu"), [
+    ("256", "0.25"), ("256", "0.1"), ("4096", "1"), ("4096", "4"), ("1024", 0.5), ("32768", 16), ("128", 0.1),
+])
+def test_cpu_accepted_edges(memory: str, cpu: object) -> None:
+    assert settings(memorySize=memory, cpu=cpu).cpu == float(cpu)
+
+
+@pytest.mark.parametrize(("memory", "cpu", "bounds"), [
+    ("256", "0.3", "between 0.1 and 0.25"),   # 0.3 vCPU : 0.25 GB is past 1:1
+    ("256", "0.05", "between 0.1 and 0.25"),  # 0.05 vCPU : 0.25 GB is past 1:4
+    ("4096", "0.95", "between 1 and 4"),
+    ("4096", "4.05", "between 1 and 4"),
+])
+def test_cpu_out_of_ratio_names_both_keys(memory: str, cpu: str, bounds: str) -> None:
+    error = rejected(full_key("cpu"), cpu, "mns-callback-flow:cpu", "mns-callback-flow:memorySize", "1:1 and 1:4",
+                     bounds, "CreateFunctionInput", base=dict(BASE, **{full_key("memorySize"): memory}))
+    assert error.key == full_key("cpu")
+
+
+@pytest.mark.parametrize(("cpu", "rule"), [
+    ("0.12", "multiple of 0.05"), ("0.051", "multiple of 0.05"), ("0", "between 0.05 and 16"),
+    ("16.05", "between 0.05 and 16"), ("-0.05", "between 0.05 and 16"), ("many", "expected a number"),
+    ("nan", "finite"),
+])
+def test_bad_cpu(cpu: str, rule: str) -> None:
+    rejected(full_key("cpu"), cpu, "mns-callback-flow:cpu", rule, base=dict(BASE, **{full_key("memorySize"): "32768"}))
+
+
+def test_cpu_applies_to_fc3_only() -> None:
+    assert settings(functionCompute="2.0").cpu is None
+    rejected(full_key("cpu"), "0.1", "mns-callback-flow:cpu", "functionCompute 3.0 only",
+             base=dict(BASE, **{full_key("functionCompute"): "2.0"}))
+
+
+def test_config_bounds_stay_inside_the_providers_rules() -> None:
+    # The config refuses first: each of its ranges lies within the provider's.
+    from infra import config, provider_limits
+
+    low, high = provider_limits.FCV3_MEMORY_RANGE
+    assert low <= config.MIN_MEMORY_MB and config.MAX_MEMORY_MB <= high
+    assert provider_limits.FC2_MEMORY_RANGE[0] <= config.MIN_MEMORY_MB <= config.MAX_MEMORY_MB \
+        <= provider_limits.FC2_MEMORY_RANGE[1]
+    low, high = provider_limits.FCV3_TIMEOUT_RANGE
+    assert low <= config.MNS_ANSWER_BUDGET_SECONDS + 1 and config.MAX_FUNCTION_TIMEOUT_SECONDS <= high
+    assert (config.vcpu(config.MIN_CPU_STEPS), config.vcpu(config.MAX_CPU_STEPS)) == provider_limits.FCV3_CPU_RANGE
+
+
+def test_names_derived_from_the_longest_prefix_pass_the_provider_rules() -> None:
+    import re
+
+    from infra import provider_limits
+
+    s = settings(namePrefix="P" + "x-" * 19 + "z")  # 40 characters, the longest the prefix rule allows
+    assert len(s.name_prefix) == 40
+    assert provider_limits.refusals("alicloud:fc/v3Function:V3Function", {"functionName": s.function_name}) == []
+    for token in ("alicloud:fc/service:Service", "alicloud:fc/function:Function", "alicloud:fc/trigger:Trigger"):
+        assert provider_limits.refusals(token, {"name": f"{s.function_name}-service"}) == []
+    # FC 3.0 CreateFunctionInput functionName: 1-64 letters, digits, _ or -, not starting with a digit or -.
+    assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", s.function_name)

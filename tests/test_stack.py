@@ -430,3 +430,118 @@ def test_function_component_refuses_before_registering(function_compute: str, er
     with pytest.raises(ValueError, match=error):
         _run_component(lambda: CallbackFunction("solo", _function_args(tmp_path, function_compute)), monitor)
     assert monitor.registrations == []
+
+
+# ---- what the provider and the API would refuse, refused first -----------------
+
+
+def test_fc3_function_gets_an_explicit_cpu(fc3: StackRun) -> None:
+    # Derived from memorySize 256: the least the 1:4 ratio allows.
+    assert fc3.one(T_V3_FUNCTION).inputs["cpu"] == 0.1
+
+
+def test_cpu_setting_reaches_the_function() -> None:
+    function = run_stack({"memorySize": "1024", "cpu": "0.5"}).one(T_V3_FUNCTION).inputs
+    assert (function["cpu"], function["memorySize"]) == (0.5, 1024)
+
+
+def test_fc2_function_has_no_cpu(fc2: StackRun) -> None:
+    assert "cpu" not in fc2.one(T_FUNCTION).inputs
+
+
+def test_fc2_with_python312_fails_before_anything_is_registered() -> None:
+    monitor = RecordingMonitor(OfflineCloud(REGION))
+    with pytest.raises(ConfigError, match=r"runtime='python3\.12': with functionCompute=2\.0.*fc-2-0") as caught:
+        run_stack({"functionCompute": "2.0", "runtime": "python3.12"}, monitor=monitor)
+    assert caught.value.key == "mns-callback-flow:runtime"
+    assert monitor.registrations == []
+
+
+def test_cpu_out_of_ratio_fails_before_anything_is_registered() -> None:
+    monitor = RecordingMonitor(OfflineCloud(REGION))
+    with pytest.raises(ConfigError, match=r"mns-callback-flow:cpu='2'.*mns-callback-flow:memorySize=1024"):
+        run_stack({"memorySize": "1024", "cpu": "2"}, monitor=monitor)
+    assert monitor.registrations == []
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"functionCompute": "2.0"}, LOGGING, {"createTopic": "false", "topicName": "orders-existing"},
+    {"runtime": "python3.12", "memorySize": "32768", "cpu": "16", "functionTimeoutSeconds": "86400"},
+])
+def test_no_registered_input_breaks_a_provider_rule(overrides: dict) -> None:
+    from infra import provider_limits
+
+    run = run_stack(overrides)
+    checked = [r for r in run.resources if not r.type.startswith(COMPONENT)]
+    assert checked
+    for registration in checked:
+        assert provider_limits.refusals(registration.type, registration.inputs) == [], registration.name
+
+
+def test_existing_topic_is_looked_up() -> None:
+    cloud = OfflineCloud(REGION, existing_topics=["orders-existing"])
+    run = run_stack({"createTopic": "false", "topicName": "orders-existing"}, monitor=RecordingMonitor(cloud))
+    assert run.one(T_SUBSCRIPTION).inputs["topicName"] == "orders-existing"
+
+
+def test_missing_existing_topic_is_an_error_naming_topic_name() -> None:
+    cloud = OfflineCloud(REGION, existing_topics=["orders-other", "orders-existing-2"])
+    # Raised in an apply: Pulumi reports it wrapped (with the resource input it fed), message intact.
+    with pytest.raises(ValueError, match=r"config mns-callback-flow:topicName='orders-existing': createTopic is false, "
+                                         r"but no MNS topic of that name exists"):
+        run_stack({"createTopic": "false", "topicName": "orders-existing"}, monitor=RecordingMonitor(cloud))
+
+
+def test_require_existing_topic_matches_names_exactly() -> None:
+    from infra.topic import require_existing_topic
+
+    assert require_existing_topic("orders", ["orders-2", "orders"]) == "orders"
+    for found in (None, [], ["orders-2", "Orders"]):
+        with pytest.raises(ConfigError) as caught:
+            require_existing_topic("orders", found)
+        assert caught.value.key == "mns-callback-flow:topicName"
+
+
+def test_topic_lookup_takes_an_output_name() -> None:
+    from infra.topic import CallbackTopic
+
+    cloud = OfflineCloud(REGION, existing_topics=[])
+    monitor = RecordingMonitor(cloud)
+
+    def build() -> pulumi.Output:
+        topic = CallbackTopic("solo", {
+            "topic_name": pulumi.Output.from_input("late-topic"), "create_topic": False,
+            "subscription_name": "late-sub", "endpoint": "https://example.com/",
+            "notify_strategy": "BACKOFF_RETRY", "notify_content_format": "JSON",
+        })
+        return topic.topic_name
+
+    with pytest.raises(ValueError, match="config mns-callback-flow:topicName='late-topic': createTopic is false"):
+        _run_component(build, monitor)
+
+
+@pytest.mark.parametrize(("changes", "error"), [
+    ({"function_compute": "2.0", "runtime": "python3.12"}, r"runtime='python3\.12': Function Compute 2\.0 offers"),
+    ({"cpu": 0.3}, r"cpu=0\.3 with memory_size=128: .*1:1 and 1:4"),
+    ({"cpu": 0.07}, r"cpu=0\.07 with memory_size=128: must be a multiple of 0\.05"),
+    ({"function_compute": "2.0", "cpu": 0.1}, r"cpu=0\.1: FC 2\.0's fc\.Function takes no cpu"),
+    ({"function_name": "solo.callback"}, r"function_name='solo\.callback': letters, .*fcv3_function\.go"),
+    ({"timeout": 86401}, r"timeout=86401: an integer between 0 and 86400 \(alicloud_fcv3_function\.timeout"),
+    ({"memory_size": 32832, "cpu": 16}, r"memory_size=32832: an integer between 64 and 32768"),
+    ({"function_compute": "2.0", "function_name": "f" * 129}, r"function_name='f+': 1-128 characters \(alicloud_fc_function\.name"),
+])
+def test_function_component_refuses_what_the_provider_would(changes: dict, error: str, tmp_path: Path) -> None:
+    (tmp_path / "index.py").write_text(
+        "def handler(event, context):\n    return 'ok'\n\ndef wsgi_handler(environ, start_response):\n    return []\n")
+    monitor = RecordingMonitor(OfflineCloud(REGION))
+    args = {**_function_args(tmp_path), **changes}
+    with pytest.raises(ValueError, match=error):
+        _run_component(lambda: CallbackFunction("solo", args), monitor)
+    assert monitor.registrations == []
+
+
+def test_function_component_derives_cpu_when_none_is_given(tmp_path: Path) -> None:
+    (tmp_path / "index.py").write_text("def handler(event, context):\n    return 'ok'\n")
+    monitor = RecordingMonitor(OfflineCloud(REGION))
+    _run_component(lambda: CallbackFunction("solo", {**_function_args(tmp_path), "memory_size": 2048}), monitor)
+    assert monitor.one(T_V3_FUNCTION).inputs["cpu"] == 0.5
