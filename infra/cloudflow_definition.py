@@ -162,7 +162,8 @@ def iter_states(states: object) -> Iterator[Mapping[str, Any]]:
         if not isinstance(state, Mapping):
             continue
         yield state
-        for branch in state.get("Branches") or ():
+        branches = state.get("Branches")
+        for branch in branches if isinstance(branches, list) else ():
             if isinstance(branch, Mapping):
                 yield from iter_states(branch.get("States"))
         processor = state.get("Processor")
@@ -219,6 +220,16 @@ def _check_callback_task(state: Mapping[str, Any]) -> None:
         )
 
 
+def _list_field(state: Mapping[str, Any], key: str) -> list[Any]:
+    """``state[key]`` when it is a list (absent: empty); anything else is refused by name."""
+    value = state.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FlowDefinitionError(f"state {state['Name']!r}: {key} must be a list, got {type(value).__name__}")
+    return value
+
+
 def _check_scope(states: object, start_at: object, where: str) -> None:
     if not isinstance(states, list) or not states or not all(isinstance(s, Mapping) for s in states):
         raise FlowDefinitionError(f"{where}: States must be a non-empty list of states")
@@ -228,16 +239,15 @@ def _check_scope(states: object, start_at: object, where: str) -> None:
     if start_at not in names:
         raise FlowDefinitionError(f"{where}: StartAt {start_at!r} is not one of its states")
     for state in states:
-        for key in ("Next",):
-            if key in state and state[key] not in names:
-                raise FlowDefinitionError(f"state {state['Name']!r}: Next {state[key]!r} is not a state beside it")
-        for rule in state.get("Catch") or ():
+        if "Next" in state and state["Next"] not in names:
+            raise FlowDefinitionError(f"state {state['Name']!r}: Next {state['Next']!r} is not a state beside it")
+        for rule in _list_field(state, "Catch"):
             target = rule.get("Next") if isinstance(rule, Mapping) else None
             if target not in names:
                 raise FlowDefinitionError(
                     f"state {state['Name']!r}: Catch Next {target!r} is not a state beside it"
                 )
-        for branch in state.get("Branches") or ():
+        for branch in _list_field(state, "Branches"):
             if isinstance(branch, Mapping) and "States" in branch:
                 _check_scope(branch["States"], branch.get("StartAt"), f"{where}/{state['Name']}")
         processor = state.get("Processor")
