@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_properties_infra import PROPERTY, _paths, _replaced, catch_rules, retry_rules, topic_names, yaml_trees
 
+from infra import policies
 from infra.cloudflow_definition import (
     FlowDefinitionError,
     build_cloudflow_definition,
@@ -133,3 +135,22 @@ def test_a_hand_edited_state_machine_is_accepted_or_refused_with_a_reason(where:
     text = yaml.safe_dump(document)
     for rule in (rules.callback_timeouts, rules.callback_tokens):
         assert all(isinstance(m, str) and m for m in rule(rules.FNF_FLOW, {"definition": text}))
+
+
+@PROPERTY
+@given(region=st.from_regex(r"[a-z]{2}(-[a-z]{1,10}){1,2}(-[0-9]{1,2})?", fullmatch=True),
+       account=st.from_regex(r"[0-9]{1,32}", fullmatch=True), topic=topic_names)
+def test_the_cloudflow_grant_is_the_two_send_actions_on_one_topic_and_never_flagged(
+        region: str, account: str, topic: str) -> None:
+    arn = policies.topic_messages_arn(region, account, topic)
+    text = policies.cloudflow_publish_policy(arn)
+    assert json.loads(text) == {"Statement": [{"Action": ["mns:PublishMessage", "mns:SendMessage"],
+                                               "Effect": "Allow", "Resource": arn}], "Version": "1"}
+    assert policies.wildcard_violations(text) == [] and policies.canonical_json(json.loads(text)) == text
+
+
+def test_the_cloudflow_grant_refuses_anything_but_a_topics_messages_arn() -> None:
+    for arn in ("*", "acs:mns:cn-hangzhou:1:/queues/q/messages", "acs:mns:*:*:/topics/t/messages",
+                "acs:mns:::/topics/t/messages"):
+        with pytest.raises(policies.PolicyError, match="topic_arn"):
+            policies.cloudflow_publish_policy(arn)
