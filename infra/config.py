@@ -430,9 +430,7 @@ def _output_mappings(key: str, raw: object) -> tuple[OutputMapping, ...]:
 # ---- flowSpec: what the other keys mean under CloudFlow ----------------------------
 
 
-def _check_flow_spec(
-    flow_spec: str, task_timeout_seconds: int, task_output_mappings: tuple[OutputMapping, ...]
-) -> None:
+def _check_flow_spec(settings: Settings) -> None:
     """Under `cloudflow`, the keys the CloudFlow builder translates must fit that spec.
 
     The Task state's `Timeout` is at most 604800 s. `taskOutputMappings` become its
@@ -440,15 +438,15 @@ def _check_flow_spec(
     `$Input`; FDL's `$context` paths have no CloudFlow counterpart the builder
     can name, so they are refused here rather than translated by guess.
     """
-    if flow_spec != "cloudflow":
+    if settings.flow_spec != "cloudflow":
         return
-    if task_timeout_seconds > MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS:
+    if settings.task_timeout_seconds > MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS:
         raise ConfigError(
-            full_key("taskTimeoutSeconds"), task_timeout_seconds,
+            full_key("taskTimeoutSeconds"), settings.task_timeout_seconds,
             f"with flowSpec=cloudflow at most {MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS} "
             "(CloudFlow Task Timeout is 0-604800 s, and 0 would never time out)",
         )
-    for index, mapping in enumerate(task_output_mappings):
+    for index, mapping in enumerate(settings.task_output_mappings):
         if mapping.source.startswith("$context"):
             raise ConfigError(
                 f"{full_key('taskOutputMappings')}[{index}].source", mapping.source,
@@ -540,15 +538,7 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
             "starting and ending with a letter or digit",
         )
 
-    flow_spec = _choice(full_key("flowSpec"), get("flowSpec", "fdl"), FLOW_SPECS)
-    task_timeout = _ranged(
-        full_key("taskTimeoutSeconds"), get("taskTimeoutSeconds", DEFAULT_TASK_TIMEOUT_SECONDS), 1,
-        MAX_TASK_TIMEOUT_SECONDS,
-    )
-    output_mappings = _output_mappings(full_key("taskOutputMappings"), get("taskOutputMappings", []))
-    _check_flow_spec(flow_spec, task_timeout, output_mappings)
-
-    return Settings(
+    settings = Settings(
         stack=stack,
         region=region,
         name_prefix=name_prefix,
@@ -561,7 +551,12 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
         runtime=_choice(full_key("runtime"), get("runtime", "python3.10"), RUNTIMES),
         memory_size=memory,
         function_timeout_seconds=function_timeout,
-        task_timeout_seconds=task_timeout,
+        task_timeout_seconds=_ranged(
+            full_key("taskTimeoutSeconds"),
+            get("taskTimeoutSeconds", DEFAULT_TASK_TIMEOUT_SECONDS),
+            1,
+            MAX_TASK_TIMEOUT_SECONDS,
+        ),
         task_retry=_retry_rules(full_key("taskRetry"), get("taskRetry", [])),
         task_catch=_catch_rules(full_key("taskCatch"), get("taskCatch", [])),
         notify_strategy=_choice(
@@ -577,9 +572,11 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
         callback_work=_work_reference(full_key("callbackWork"), get("callbackWork", "")),
         log_project=log_project,
         log_store=log_store,
-        task_output_mappings=output_mappings,
-        flow_spec=flow_spec,
+        task_output_mappings=_output_mappings(full_key("taskOutputMappings"), get("taskOutputMappings", [])),
+        flow_spec=_choice(full_key("flowSpec"), get("flowSpec", "fdl"), FLOW_SPECS),
     )
+    _check_flow_spec(settings)
+    return settings
 
 
 def _project_keys_set() -> list[str]:

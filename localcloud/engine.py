@@ -1,10 +1,10 @@
 """Flow executions: the FnF backend behind ``fnf_api.FnFEndpoint``.
 
 StartExecution runs the flow (``fdl``, or ``cloudflow`` for the CloudFlow spec)
-in a thread per execution; a waitForCallback (WaitForCustomCallback) task issues a task token, publishes ``MessageBody`` to the
-topic and waits, up to ``timeoutSeconds``, for ReportTaskSucceeded /
-ReportTaskFailed to arrive at the endpoint; then retry and catch decide what
-comes next. Every flow timer (task timeouts, retry intervals) is multiplied by
+in a thread per execution; a waitForCallback (WaitForCustomCallback) task
+issues a task token, publishes its message to the topic and waits, up to its
+timeout, for ReportTaskSucceeded / ReportTaskFailed to arrive at the
+endpoint; then retry and catch decide what comes next. Every flow timer (task timeouts, retry intervals) is multiplied by
 ``time_scale`` so a run stays short.
 
 Answers follow the FnF API (2019-03-15): DescribeExecution's ``Status`` is

@@ -322,6 +322,17 @@ def test_cli_unsupported_flow_definition_is_exit_2(monkeypatch, capsys):
     assert "cannot run locally" in err and "'wait' steps are not supported" in err
 
 
+def test_cli_unsupported_cloudflow_definition_is_exit_2(monkeypatch, capsys):
+    import localcloud.run as run_module
+
+    monkeypatch.setattr(run_module, "build_cloudflow_definition", lambda s, account: (
+        "Type: StateMachine\nSpecVersion: v1\nStartAt: w\nStates:\n  - Type: Wait\n    Name: w\n"
+        "    Seconds: 1\n    End: true\n"))
+    assert cli.main(["run", "--input", DEMO, "--config", "flowSpec=cloudflow"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot run locally" in err and "'Wait' states are not supported" in err
+
+
 @pytest.mark.parametrize("extra", [(), ("--executions", "6", "--fault-rate", "0.5", "--seed", "3")],
                          ids=["demo", "fault-run"])
 def test_cli_verbose_output_holds_no_whole_secret(extra, monkeypatch, capsys):
