@@ -43,6 +43,7 @@ PROJECT_KEYS: tuple[str, ...] = (
     "callbackWork",
     "logProject",
     "logStore",
+    "flowSpec",
 )
 
 FUNCTION_COMPUTE_VERSIONS = ("3.0", "2.0")
@@ -68,6 +69,15 @@ RUNTIME_SOURCES: Mapping[str, str] = {
 NOTIFY_STRATEGIES = ("EXPONENTIAL_DECAY_RETRY", "BACKOFF_RETRY")
 # MNS subscription NotifyContentFormat values; the handler parses all three.
 NOTIFY_CONTENT_FORMATS = ("JSON", "XML", "SIMPLIFIED")
+
+# The flow definition language (docs/platform-facts.md "CloudFlow flow spec"): FDL
+# v1 (`type: FDL`, the console sample's) or CloudFlow's state machine spec
+# (`Type: StateMachine`, `SpecVersion: v1`; the provider's `type: DEFAULT`).
+FLOW_SPECS = ("fdl", "cloudflow")
+# CloudFlow Task state `Timeout`: "Valid values: 0 - 604800. A value of 0 indicates
+# that the task never times out" (CloudFlow "Task", alibabacloud.com
+# serverless-workflow/latest/task-task), so 1-604800 under flowSpec=cloudflow.
+MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS = 604800
 
 # MNS answers a push as failed unless a 2xx arrives within 5 s (docs/platform-facts.md "MNS
 # HTTP push"); the function's timeout must leave room beyond that budget, or FC
@@ -199,6 +209,7 @@ class Settings:
     # is the whole Output the work function reported (docs/platform-facts.md
     # "FDL output mappings").
     task_output_mappings: tuple[OutputMapping, ...] = ()
+    flow_spec: str = "fdl"  # one of FLOW_SPECS
 
 
 def full_key(name: str) -> str:
@@ -511,6 +522,34 @@ def _output_mappings(key: str, raw: object) -> tuple[OutputMapping, ...]:
     return tuple(mappings)
 
 
+# ---- flowSpec: what the other keys mean under CloudFlow ----------------------------
+
+
+def _check_flow_spec(settings: Settings) -> None:
+    """Under `cloudflow`, the keys the CloudFlow builder translates must fit that spec.
+
+    The Task state's `Timeout` is at most 604800 s. `taskOutputMappings` become its
+    `OutputConstructor`: `$local` is the task's `$Output`, `$input` the state's
+    `$Input`; FDL's `$context` paths have no CloudFlow counterpart the builder
+    can name, so they are refused here rather than translated by guess.
+    """
+    if settings.flow_spec != "cloudflow":
+        return
+    if settings.task_timeout_seconds > MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS:
+        raise ConfigError(
+            full_key("taskTimeoutSeconds"), settings.task_timeout_seconds,
+            f"with flowSpec=cloudflow at most {MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS} "
+            "(CloudFlow Task Timeout is 0-604800 s, and 0 would never time out)",
+        )
+    for index, mapping in enumerate(settings.task_output_mappings):
+        if mapping.source.startswith("$context"):
+            raise ConfigError(
+                f"{full_key('taskOutputMappings')}[{index}].source", mapping.source,
+                "with flowSpec=cloudflow a source is $local (the task's $Output), $input (the "
+                "state's $Input) or a constant; $context paths are FDL's only",
+            )
+
+
 # ---- the whole mapping ---------------------------------------------------------
 
 
@@ -603,7 +642,7 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
             "starting and ending with a letter or digit",
         )
 
-    return Settings(
+    settings = Settings(
         stack=stack,
         region=region,
         name_prefix=name_prefix,
@@ -639,7 +678,10 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
         log_project=log_project,
         log_store=log_store,
         task_output_mappings=_output_mappings(full_key("taskOutputMappings"), get("taskOutputMappings", [])),
+        flow_spec=_choice(full_key("flowSpec"), get("flowSpec", "fdl"), FLOW_SPECS),
     )
+    _check_flow_spec(settings)
+    return settings
 
 
 def _project_keys_set() -> list[str]:

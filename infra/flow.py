@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -22,14 +22,29 @@ class CallbackFlowArgs(TypedDict):
     description: str
     """Shown in the console."""
     definition: pulumi.Input[str]
-    """The FDL v1 document (``infra.flow_definition.build_flow_definition``)."""
+    """The flow definition: FDL v1 (``infra.flow_definition``) or CloudFlow (``infra.cloudflow_definition``)."""
     topic_arn: pulumi.Input[str]
     """``acs:mns:<region>:<account>:/topics/<topic>/messages`` (``policies.topic_messages_arn``):
     the one thing the flow may publish to."""
+    flow_spec: NotRequired[str]
+    """``fdl`` (default: ``type: FDL``) or ``cloudflow`` (``type: DEFAULT``, the CloudFlow
+    state machine spec of ``infra.cloudflow_definition``); decides the flow's type and
+    what its role may do with the topic."""
+
+
+# flowSpec -> (fnf.Flow `type`, the role's permission document, its description).
+# pulumi-alicloud 4.0.0 fnf.Flow `type`: "Valid values are `FDL` or `DEFAULT`".
+_SPECS = {
+    "fdl": ("FDL", policies.publish_policy, "mns:PublishMessage on the callback topic only."),
+    "cloudflow": (
+        "DEFAULT", policies.cloudflow_publish_policy,
+        "mns:PublishMessage and mns:SendMessage on the callback topic only.",
+    ),
+}
 
 
 class CallbackFlow(pulumi.ComponentResource):
-    """An FDL flow whose role may publish to exactly one MNS topic and nothing else."""
+    """A flow (FDL or CloudFlow spec) whose role may publish to exactly one MNS topic and nothing else."""
 
     role: alicloud.ram.Role
     policy: alicloud.ram.Policy
@@ -41,19 +56,23 @@ class CallbackFlow(pulumi.ComponentResource):
     def __init__(self, name: str, args: CallbackFlowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
         flow_name = args["flow_name"]
+        spec = args.get("flow_spec", "fdl")
+        if spec not in _SPECS:
+            raise ValueError(f"flow_spec={spec!r}: expected one of {', '.join(_SPECS)}")
+        flow_type, policy_document, policy_description = _SPECS[spec]
 
         self.role = service_role(
             f"{name}-role", f"{flow_name}-role", FNF_PRINCIPAL,
             f"Runs the flow {flow_name}: publishes its task tokens to one MNS topic.", self,
         )
         self.policy, self.policy_attachment = grant(
-            f"{name}-policy", self.role, f"{flow_name}-publish", "mns:PublishMessage on the callback topic only.",
-            pulumi.Output.from_input(args["topic_arn"]).apply(policies.publish_policy), self,
+            f"{name}-policy", self.role, f"{flow_name}-publish", policy_description,
+            pulumi.Output.from_input(args["topic_arn"]).apply(policy_document), self,
         )
         self.flow = alicloud.fnf.Flow(
             f"{name}-flow",
             name=flow_name,
-            type="FDL",
+            type=flow_type,
             description=args["description"],
             definition=args["definition"],
             role_arn=self.role.arn,

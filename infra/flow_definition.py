@@ -189,13 +189,27 @@ def _is_callback_task(step: Mapping[str, Any]) -> bool:
     )
 
 
+def carries_token(step: Mapping[str, Any]) -> bool:
+    """Whether the step's published message hands the task token to the handler as `taskToken`
+    (mapped into the step's input, and the whole input published); shared with the policy pack."""
+    mappings = step.get("inputMappings") or []
+    params = step.get("serviceParams")
+    return (
+        isinstance(mappings, list)
+        and any(isinstance(m, Mapping) and m.get("target") == TOKEN_TARGET and m.get("source") == TOKEN_SOURCE
+                for m in mappings)
+        and isinstance(params, Mapping)
+        and params.get("MessageBody") == "$"
+    )
+
+
 def _check_callback_task(step: Mapping[str, Any]) -> None:
     name = step.get("name", "?")
     mappings = step.get("inputMappings") or []
     if not isinstance(mappings, list) or not all(isinstance(m, Mapping) for m in mappings):
         raise FlowDefinitionError(f"step {name!r}: inputMappings must be a list of {{target, source}} objects")
-    carries_token = any(m.get("target") == TOKEN_TARGET and m.get("source") == TOKEN_SOURCE for m in mappings)
-    if not carries_token:
+    carries = any(m.get("target") == TOKEN_TARGET and m.get("source") == TOKEN_SOURCE for m in mappings)
+    if not carries:
         raise FlowDefinitionError(
             f"step {name!r} publishes to MNS with waitForCallback but no inputMapping "
             f"{{target: {TOKEN_TARGET}, source: {TOKEN_SOURCE}}}: the callback handler could never "

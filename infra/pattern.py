@@ -14,6 +14,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from infra.callback_function import CallbackFunction
+from infra.cloudflow_definition import build_cloudflow_definition
 from infra.config import Settings
 from infra.flow import CallbackFlow
 from infra.flow_definition import build_flow_definition
@@ -93,9 +94,15 @@ class CallbackPattern(pulumi.ComponentResource):
             opts=child,
         )
         # The definition names the topic through its Output: the flow follows the topic.
-        definition = self.topic.topic_name.apply(
-            lambda topic: build_flow_definition(dataclasses.replace(settings, topic_name=topic))
-        )
+        if settings.flow_spec == "cloudflow":
+            # CloudFlow names the topic with its region and account (docs/platform-facts.md).
+            definition = pulumi.Output.all(self.account_id, self.topic.topic_name).apply(
+                lambda v: build_cloudflow_definition(dataclasses.replace(settings, topic_name=v[1]), v[0])
+            )
+        else:
+            definition = self.topic.topic_name.apply(
+                lambda topic: build_flow_definition(dataclasses.replace(settings, topic_name=topic))
+            )
         topic_arn = pulumi.Output.all(self.account_id, self.topic.topic_name).apply(
             lambda v: topic_messages_arn(settings.region, v[0], v[1])
         )
@@ -106,6 +113,7 @@ class CallbackPattern(pulumi.ComponentResource):
                 "description": f"Waits for a callback through MNS topic {settings.topic_name}.",
                 "definition": definition,
                 "topic_arn": topic_arn,
+                "flow_spec": settings.flow_spec,
             },
             opts=child,
         )

@@ -153,6 +153,23 @@ def publish_policy(*args: str) -> str:
     return _policy(_allow(["mns:PublishMessage"], arn))
 
 
+# What a CloudFlow flow's role may do with its topic. The SMQ integration's one
+# Action, `MNS:SendMessage`, serves queues and topics alike (CloudFlow "Simple
+# Message Queue (formerly MNS)", help.aliyun.com document_detail/2593184); MNS
+# authorizes publishing to a topic as `mns:PublishMessage` and sending to a queue
+# as `mns:SendMessage` (MNS API authorization table, help.aliyun.com/zh/mns/b3asrm).
+# Which of the two CloudFlow's call to a topic is checked against is not
+# documented (docs/platform-facts.md "CloudFlow flow spec": unverified), so the
+# role holds both, on this one topic's messages only.
+CLOUDFLOW_PUBLISH_ACTIONS: tuple[str, ...] = ("mns:PublishMessage", "mns:SendMessage")
+
+
+def cloudflow_publish_policy(topic_arn: str) -> str:
+    """What a CloudFlow (`type: DEFAULT`) flow may do: send to its one topic (see CLOUDFLOW_PUBLISH_ACTIONS)."""
+    _check("topic_arn", topic_arn, _TOPIC_MESSAGES_ARN, "acs:mns:<region>:<account>:/topics/<topic>/messages")
+    return _policy(_allow(CLOUDFLOW_PUBLISH_ACTIONS, topic_arn))
+
+
 def log_write_policy(region: str, account_id: str, log_project: str, log_store: str) -> str:
     """Let FC write the function's logs into one logstore (action `log:PostLogStoreLogs`, doc 29052)."""
     return _policy(_allow(["log:PostLogStoreLogs"], logstore_arn(region, account_id, log_project, log_store)))

@@ -1,10 +1,10 @@
 """Flow executions: the FnF backend behind ``fnf_api.FnFEndpoint``.
 
-StartExecution runs the flow (``fdl``) in a thread per execution; a
-waitForCallback task issues a task token, publishes ``MessageBody`` to the
-topic and waits, up to ``timeoutSeconds``, for ReportTaskSucceeded /
-ReportTaskFailed to arrive at the endpoint; then retry and catch decide what
-comes next. Every flow timer (task timeouts, retry intervals) is multiplied by
+StartExecution runs the flow (``fdl``, or ``cloudflow`` for the CloudFlow spec)
+in a thread per execution; a waitForCallback (WaitForCustomCallback) task
+issues a task token, publishes its message to the topic and waits, up to its
+timeout, for ReportTaskSucceeded / ReportTaskFailed to arrive at the
+endpoint; then retry and catch decide what comes next. Every flow timer (task timeouts, retry intervals) is multiplied by
 ``time_scale`` so a run stays short.
 
 Answers follow the FnF API (2019-03-15): DescribeExecution's ``Status`` is
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from localcloud import fdl
+from localcloud import cloudflow, fdl
 from localcloud.fnf_api import (
     FnFError,
     TokenRegistry,
@@ -105,7 +105,7 @@ class Execution:
 class DeployedFlow:
     name: str
     definition: str
-    flow: fdl.Flow
+    flow: fdl.Flow | cloudflow.StateMachine
 
 
 class Engine:
@@ -242,8 +242,8 @@ class Engine:
             execution.done.set()
             self._changed.notify_all()
 
-    def _run(self, execution: Execution, flow: fdl.Flow) -> None:
-        step: fdl.Step | None = flow.steps[0]
+    def _run(self, execution: Execution, flow: fdl.Flow | cloudflow.StateMachine) -> None:
+        step: fdl.Step | cloudflow.TaskState | None = flow.steps[0]
         local: dict[str, Any] = {}
         try:
             while step is not None:
@@ -283,7 +283,7 @@ class Engine:
             self._finish(execution, "Failed", {"error": "FnF.RuntimeError", "cause": repr(err)},
                          "FnF.RuntimeError", repr(err))
 
-    def _run_task(self, execution: Execution, step: fdl.TaskStep,
+    def _run_task(self, execution: Execution, step: fdl.TaskStep | cloudflow.TaskState,
                   entered: int) -> tuple[bool, Any]:
         retries_used: dict[int, int] = {}
         while True:
@@ -295,9 +295,9 @@ class Engine:
             context = {"task": {"token": token},
                        "execution": {"name": execution.name, "flowName": execution.flow_name},
                        "step": {"name": step.name}}
-            body = fdl.message_body(step, execution.input, context)
+            body = step.message_body(execution.input, context)
             scheduled = self._record(execution, "TaskSubmitted", step.name,
-                                     {"resourceArn": f"acs:mns:::/topics/{step.topic}/messages",
+                                     {"resourceArn": step.resource_arn,
                                       "messageBody": json.loads(body)}, entered)
             self._publish(step.topic, body, f"{execution.name}:{scheduled}")
             pending.done.wait(step.timeout_seconds * self.time_scale)
@@ -314,7 +314,7 @@ class Engine:
             if kind == "succeeded":
                 reported = json.loads(first)
                 self._record(execution, "TaskSucceeded", step.name, {"output": reported}, scheduled)
-                return True, fdl.task_output(step, execution.input, reported, context)
+                return True, step.output(execution.input, reported, context)
             error, cause = first, second
             event = "TaskTimedOut" if error == fdl.TASK_TIMEOUT else "TaskFailed"
             self._record(execution, event, step.name, {"error": error, "cause": cause}, scheduled)

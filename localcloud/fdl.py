@@ -90,6 +90,19 @@ class TaskStep:
     catch: tuple[Catch, ...] = ()
     end: bool = False
 
+    # What localcloud.engine asks of a callback task, in either spec (localcloud/cloudflow.py).
+
+    @property
+    def resource_arn(self) -> str:
+        return f"acs:mns:::/topics/{self.topic}/messages"
+
+    def message_body(self, execution_input: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+        return message_body(self, execution_input, context)
+
+    def output(self, execution_input: Mapping[str, Any], reported: Mapping[str, Any],
+               context: Mapping[str, Any]) -> dict[str, Any]:
+        return task_output(self, execution_input, reported, context)
+
 
 @dataclass(frozen=True)
 class PassStep:

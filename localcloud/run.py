@@ -2,7 +2,8 @@
 
 ``LocalStack(settings)`` starts, in this process: the certificate server of
 the MNS signing identity, the FnF endpoint backed by the engine running the
-flow that ``infra.flow_definition`` builds for these settings, the real
+flow that ``infra.flow_definition`` (or ``infra.cloudflow_definition`` under
+``flowSpec: cloudflow``) builds for these settings, the real
 handler from ``function/`` behind an FC HTTP trigger (FC 3.0 or 2.0 as the
 stack says, its environment as the stack sets it, pointed at the local
 endpoints), and the topic pushing to that trigger in the stack's notify format
@@ -34,12 +35,13 @@ from aliyunsdkfnf.request.v20190315.GetExecutionHistoryRequest import (
 )
 from aliyunsdkfnf.request.v20190315.StartExecutionRequest import StartExecutionRequest
 
+from infra.cloudflow_definition import build_cloudflow_definition
 from infra.config import Settings
 from infra.flow_definition import build_flow_definition
 from infra.function_environment import (
     function_environment as stack_function_environment,
 )
-from localcloud import fdl
+from localcloud import cloudflow, fdl
 from localcloud.engine import DeployedFlow, Engine, Execution
 from localcloud.faults import FaultPlan
 from localcloud.fc_runtime import FcRuntime, FunctionMeta
@@ -93,8 +95,13 @@ class LocalStack:
                  faults: FaultPlan | None = None, extra_environment: Mapping[str, str] | None = None,
                  seed: int = 0) -> None:
         self.settings = settings
-        self.definition = build_flow_definition(settings)
-        self.flow = fdl.parse_flow(self.definition)
+        if settings.flow_spec == "cloudflow":
+            # The stack names its own account's topic; locally that account is LOCAL_ACCOUNT_ID.
+            self.definition = build_cloudflow_definition(settings, LOCAL_ACCOUNT_ID)
+            self.flow: fdl.Flow | cloudflow.StateMachine = cloudflow.parse_state_machine(self.definition)
+        else:
+            self.definition = build_flow_definition(settings)
+            self.flow = fdl.parse_flow(self.definition)
         if self.flow.topics != {settings.topic_name}:
             raise fdl.UnsupportedFlow(f"the flow publishes to {sorted(self.flow.topics)}, but the "
                                       f"local run serves only the stack's topic {settings.topic_name!r}")

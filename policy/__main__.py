@@ -73,8 +73,16 @@ POLICIES = [
     ),
     ResourceValidationPolicy(
         name=rules.CALLBACK_TIMEOUT,
-        description="Every waitForCallback task step sets timeoutSeconds.",
+        description="Every callback step sets a timeout: FDL waitForCallback timeoutSeconds, "
+        "CloudFlow WaitForCustomCallback Timeout (1-604800).",
         validate=_resource_validator(rules.callback_timeouts),
+        enforcement_level=MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name=rules.CALLBACK_TOKEN,
+        description="Every callback step publishing to MNS carries the task token in its message "
+        "(FDL $context.task.token, CloudFlow $Context.Current.TaskToken, as taskToken).",
+        validate=_resource_validator(rules.callback_tokens),
         enforcement_level=MANDATORY,
     ),
     ResourceValidationPolicy(

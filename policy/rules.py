@@ -17,6 +17,9 @@ from typing import Any
 
 import yaml
 
+from infra import cloudflow_definition as cloudflow
+from infra import flow_definition as fdl
+from infra.config import MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS as MAX_CLOUDFLOW_TIMEOUT
 from infra.policies import UNSCOPABLE_ACTIONS, wildcard_violations
 
 # Type tokens (docs/platform-facts.md "Type tokens"; pulumi-alicloud 4.0.0 schema).
@@ -42,6 +45,7 @@ NO_WILDCARD_RAM = "no-wildcard-ram-permissions"
 ANONYMOUS_NEEDS_SIGNATURE = "anonymous-trigger-needs-mns-signature-check"
 ANONYMOUS_NEEDS_TOPIC_BINDING = "anonymous-trigger-needs-topic-binding"
 CALLBACK_TIMEOUT = "wait-for-callback-has-timeout"
+CALLBACK_TOKEN = "callback-message-carries-token"
 CHECKSUMMED_CODE = "fc-code-is-checksummed-archive"
 
 
@@ -113,27 +117,54 @@ def _task_steps(steps: object) -> Iterable[Mapping[str, Any]]:
             yield from _task_steps(default.get("steps"))
 
 
-def callback_timeouts(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
-    """waitForCallback task steps without a positive integer ``timeoutSeconds``.
-
-    No default timeout is documented for waitForCallback (docs/platform-facts.md): without
-    one, a lost callback leaves the execution waiting indefinitely.
-    """
+def _flow_document(type_token: str, inputs: Mapping[str, Any]) -> tuple[object, list[str]]:
+    """(the parsed definition of a flow or None, problems reading it); (None, []) for other resources."""
     if type_token != FNF_FLOW:
-        return []
+        return None, []
     text = inputs.get("definition")
     if not isinstance(text, str):
-        return []
+        return None, []  # unknown until the apply step
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        return [f"definition is not valid FDL YAML ({exc}); fix the document."]
+        return None, [f"definition is not valid YAML ({exc}); fix the document."]
     if not isinstance(doc, Mapping):
-        return ["definition is not an FDL document (expected a mapping with 'steps')."]
+        return None, ["definition is not a flow document (expected a mapping: FDL 'steps' or CloudFlow 'States')."]
+    return doc, []
+
+
+def _fdl_callback_steps(doc: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    return (step for step in _task_steps(doc.get("steps")) if step.get("pattern") == "waitForCallback")
+
+
+def _cloudflow_callback_states(doc: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    return (state for state in cloudflow.iter_states(doc.get("States"))
+            if state.get("Type") == "Task" and state.get("TaskMode") == cloudflow.TASK_MODE)
+
+
+def callback_timeouts(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """Callback steps without a timeout, in either spec: an FDL waitForCallback task step
+    without a positive integer ``timeoutSeconds``, a CloudFlow WaitForCustomCallback Task
+    without a fixed ``Timeout`` of 1-604800 s (0 means "never times out").
+
+    No default timeout is documented for either (docs/platform-facts.md): without
+    one, a lost callback leaves the execution waiting indefinitely.
+    """
+    doc, problems = _flow_document(type_token, inputs)
+    if doc is None:
+        return problems
     out = []
-    for step in _task_steps(doc.get("steps")):
-        if step.get("pattern") != "waitForCallback":
-            continue
+    if cloudflow.is_state_machine(doc):
+        for state in _cloudflow_callback_states(doc):
+            if cloudflow.timeout_seconds(state) is None:
+                out.append(
+                    f"Task state {state.get('Name')!r} waits for a callback without a timeout "
+                    f"(Timeout={state.get('Timeout', state.get('Timeout.$'))!r}). Fix: set Timeout to "
+                    f"1-{MAX_CLOUDFLOW_TIMEOUT} seconds (config taskTimeoutSeconds), "
+                    "so a lost callback fails the state instead of waiting forever."
+                )
+        return out
+    for step in _fdl_callback_steps(doc):
         timeout = step.get("timeoutSeconds")
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
             out.append(
@@ -143,6 +174,37 @@ def callback_timeouts(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
                 "FnF.TaskTimeout instead of waiting forever."
             )
     return out
+
+
+def callback_tokens(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
+    """Callback steps publishing to MNS whose message does not carry the task token.
+
+    The handler reads ``taskToken`` from the pushed message; without it no
+    ReportTask* call can name the task and the execution waits until its
+    timeout. FDL: ``{target: taskToken, source: $context.task.token}`` in
+    ``inputMappings`` and ``serviceParams.MessageBody: $``; CloudFlow:
+    ``taskToken.$: $Context.Current.TaskToken`` in ``Parameters.message``.
+    """
+    doc, problems = _flow_document(type_token, inputs)
+    if doc is None:
+        return problems
+    if cloudflow.is_state_machine(doc):
+        return [
+            f"Task state {state.get('Name')!r} sends to MNS and waits for a callback, but its "
+            f"Parameters.message does not carry {cloudflow.TOKEN_KEY}: {cloudflow.TOKEN_EXPRESSION}. "
+            "Fix: add it (infra/cloudflow_definition.py builds such a state), or the handler can never "
+            "report the task."
+            for state in _cloudflow_callback_states(doc)
+            if str(state.get("Action", "")).startswith("MNS:") and not cloudflow.carries_token(state)
+        ]
+    return [
+        f"task step {step.get('name')!r} publishes to MNS and waits for a callback, but its message does "
+        f"not carry the task token ({{target: {fdl.TOKEN_TARGET}, source: {fdl.TOKEN_SOURCE}}} in "
+        "inputMappings with serviceParams.MessageBody: $). Fix: add them (infra/flow_definition.py builds "
+        "such a step), or the handler can never report the task."
+        for step in _fdl_callback_steps(doc)
+        if str(step.get("resourceArn", "")).startswith("acs:mns:") and not fdl.carries_token(step)
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -282,6 +344,7 @@ def anonymous_unbound(resources: Sequence[tuple[str, str, Mapping[str, Any]]]) -
 RESOURCE_RULES = {
     NO_WILDCARD_RAM: ram_wildcards,
     CALLBACK_TIMEOUT: callback_timeouts,
+    CALLBACK_TOKEN: callback_tokens,
     CHECKSUMMED_CODE: code_checksum,
 }
 

@@ -335,6 +335,7 @@ BAD_VALUE = {
     "callbackWork": "mywork.work",
 }
 BAD_VALUE["taskOutputMappings"] = "{"
+BAD_VALUE["flowSpec"] = "asl"
 
 
 @pytest.mark.parametrize("key", PROJECT_KEYS)

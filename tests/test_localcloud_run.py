@@ -93,15 +93,20 @@ def test_other_stack_variants_run_too(overrides):
     assert (outcome.status, outcome.output) == ("Succeeded", {"status": "success"})
 
 
-def test_task_failure_ends_the_execution_failed_with_error_and_cause(tmp_path, monkeypatch):
-    work = work_module(tmp_path, monkeypatch, "failing_work", """
+# The local run's behaviour tests run for both flow specs (flowSpec).
+SPECS = pytest.mark.parametrize("spec", ["fdl", "cloudflow"])
+
+
+@SPECS
+def test_task_failure_ends_the_execution_failed_with_error_and_cause(tmp_path, monkeypatch, spec):
+    work = work_module(tmp_path, monkeypatch, f"failing_work_{spec}", """
         from mns_callback import TaskFailed
 
         def work(message_body, notification):
             raise TaskFailed("Work.DiskFull", "no space left for " + str(message_body))
     """)
     # Named in the stack's config, as a deployment names it: callbackWork -> CALLBACK_WORK.
-    with LocalStack(settings(f"callbackWork={work}")) as stack:
+    with LocalStack(settings(f"callbackWork={work}", f"flowSpec={spec}")) as stack:
         outcome = run_one(stack, DEMO)
         [call] = stack.fnf.calls_of("ReportTaskFailed")
     assert outcome.status == "Failed"
@@ -121,10 +126,11 @@ SLOW_WORK = """
 """
 
 
-def test_task_timeout_shorter_than_the_callback_fails_the_execution(tmp_path, monkeypatch):
-    work = work_module(tmp_path, monkeypatch, "slow_work_a", SLOW_WORK)
+@SPECS
+def test_task_timeout_shorter_than_the_callback_fails_the_execution(tmp_path, monkeypatch, spec):
+    work = work_module(tmp_path, monkeypatch, f"slow_work_a_{spec}", SLOW_WORK)
     # 1 s of cloud time is 10 ms here; the callback path takes 400 ms.
-    no_rules = settings("taskTimeoutSeconds=1", "taskRetry=[]", "taskCatch=[]")
+    no_rules = settings("taskTimeoutSeconds=1", "taskRetry=[]", "taskCatch=[]", f"flowSpec={spec}")
     with LocalStack(no_rules, extra_environment={"CALLBACK_WORK": work}, time_scale=0.01) as stack:
         outcome = run_one(stack, DEMO)
         stack.topic.drain(5)
@@ -135,11 +141,12 @@ def test_task_timeout_shorter_than_the_callback_fails_the_execution(tmp_path, mo
     assert [code for _token, code in late] == ["TaskAlreadyCompleted"]  # the late report
 
 
-def test_catch_routes_a_timeout_after_the_configured_retry(tmp_path, monkeypatch):
-    work = work_module(tmp_path, monkeypatch, "slow_work_b", SLOW_WORK)
+@SPECS
+def test_catch_routes_a_timeout_after_the_configured_retry(tmp_path, monkeypatch, spec):
+    work = work_module(tmp_path, monkeypatch, f"slow_work_b_{spec}", SLOW_WORK)
     config = settings("taskTimeoutSeconds=1",
                       'taskRetry=[{"errors": ["FnF.TaskTimeout"], "maxAttempts": 1}]',
-                      'taskCatch=[{"errors": ["FnF.TaskTimeout"], "status": "timeout"}]')
+                      'taskCatch=[{"errors": ["FnF.TaskTimeout"], "status": "timeout"}]', f"flowSpec={spec}")
     with LocalStack(config, extra_environment={"CALLBACK_WORK": work}, time_scale=0.01) as stack:
         outcome = run_one(stack, DEMO)
         execution = stack.engine.execution(config.flow_name, outcome.description["Name"])
@@ -154,8 +161,9 @@ def test_catch_routes_a_timeout_after_the_configured_retry(tmp_path, monkeypatch
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)  # the issue bounds this run well under a minute; bench/ measures it
-def test_fault_run_loses_nothing_and_reports_each_execution_once():
-    with LocalStack(settings(), faults=FaultPlan(seed=2024, rate=0.3), seed=2024) as stack:
+@SPECS
+def test_fault_run_loses_nothing_and_reports_each_execution_once(spec):
+    with LocalStack(settings(f"flowSpec={spec}"), faults=FaultPlan(seed=2024, rate=0.3), seed=2024) as stack:
         summary = run_many(stack, DEMO, 200)
         accepted = {r.token for r in stack.engine.tokens.reports}
         executions = list(stack.engine.executions.values())
@@ -199,6 +207,46 @@ def test_cli_demo_prints_the_output_and_a_timeline():
     assert any("TaskSucceeded" in line for line in lines)
     assert any("ExecutionSucceeded" in line for line in lines)
     assert any("MessagePushed" in line and "1 attempt(s): 200" in line for line in lines)
+
+
+def test_cli_cloudflow_demo_prints_the_same_output_and_timeline_as_the_fdl_demo():
+    def shape(result: subprocess.CompletedProcess) -> tuple[str, list[tuple[str, str]]]:
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        events = [tuple(line.split()[2:4]) for line in lines[2:]]  # (event, step) without times
+        return lines[0], events
+
+    fdl_output, fdl_events = shape(run_cli("--input", DEMO))
+    cloudflow_output, cloudflow_events = shape(run_cli("--input", DEMO, "--config", "flowSpec=cloudflow"))
+    assert json.loads(cloudflow_output) == json.loads(fdl_output) == {"status": "success"}
+    assert cloudflow_events == fdl_events
+
+
+def test_cloudflow_run_interprets_the_state_machine_the_stack_declares():
+    config = settings("flowSpec=cloudflow")
+    with LocalStack(config) as stack:
+        outcome = run_one(stack, DEMO)
+        [call] = stack.fnf.calls_of("ReportTaskSucceeded")
+        published = [e for e in outcome.history if e["Type"] == "TaskSubmitted"]
+    assert stack.definition.startswith("Type: StateMachine\n")
+    detail = json.loads(published[0]["EventDetail"])
+    assert detail["resourceArn"] == f"acs:mns:{config.region}:1234567890123456:/topics/{config.topic_name}/messages"
+    assert detail["messageBody"] == {"messageBody": "hello world", "taskToken": call.params["TaskToken"]}
+    assert (outcome.status, outcome.output) == ("Succeeded", {"status": "success"})
+
+
+def test_cloudflow_output_mappings_shape_the_flows_output_as_the_fdl_ones_do(tmp_path, monkeypatch):
+    work = work_module(tmp_path, monkeypatch, "echo_work_c", ECHO_WORK)
+    mappings = ('taskOutputMappings=[{"target": "status", "source": "$local.status"},'
+                ' {"target": "topic", "source": "$local.detail.topic"}, {"target": "via", "source": "mns"},'
+                ' {"target": "sent", "source": "$input.messageBody"}]')
+    outputs = []
+    for spec in ("fdl", "cloudflow"):
+        config = settings(f"callbackWork={work}", mappings, f"flowSpec={spec}")
+        with LocalStack(config) as stack:
+            outputs.append(run_one(stack, DEMO).output)
+    assert outputs[0] == outputs[1] == {"status": "success", "topic": config.topic_name, "via": "mns",
+                                        "sent": "hello world"}
 
 
 def test_cli_shows_a_multi_field_work_output_whole(tmp_path):
@@ -272,6 +320,17 @@ def test_cli_unsupported_flow_definition_is_exit_2(monkeypatch, capsys):
     assert cli.main(["run", "--input", DEMO]) == 2
     err = capsys.readouterr().err
     assert "cannot run locally" in err and "'wait' steps are not supported" in err
+
+
+def test_cli_unsupported_cloudflow_definition_is_exit_2(monkeypatch, capsys):
+    import localcloud.run as run_module
+
+    monkeypatch.setattr(run_module, "build_cloudflow_definition", lambda s, account: (
+        "Type: StateMachine\nSpecVersion: v1\nStartAt: w\nStates:\n  - Type: Wait\n    Name: w\n"
+        "    Seconds: 1\n    End: true\n"))
+    assert cli.main(["run", "--input", DEMO, "--config", "flowSpec=cloudflow"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot run locally" in err and "'Wait' states are not supported" in err
 
 
 @pytest.mark.parametrize("extra", [(), ("--executions", "6", "--fault-rate", "0.5", "--seed", "3")],

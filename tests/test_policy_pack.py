@@ -245,6 +245,78 @@ def test_nested_wait_for_callback_without_timeout_is_caught():
     assert len(msgs) == 1 and "'inner'" in msgs[0] and "timeoutSeconds=0" in msgs[0]
 
 
+# ---- both flow specs: the callback timeout and the token in the message ------------------
+
+
+def test_cloudflow_render_has_no_violations():
+    render = default_render("flowSpec=cloudflow")
+    flow = find(render, rules.FNF_FLOW)
+    assert flow["inputs"]["type"] == "DEFAULT" and "WaitForCustomCallback" in flow["inputs"]["definition"]
+    assert violations(render) == []
+
+
+def _edit_definition(render: dict, edit) -> dict:
+    flow = find(render, rules.FNF_FLOW)
+    flow["inputs"]["definition"] = edit(flow["inputs"]["definition"])
+    return flow
+
+
+@pytest.mark.parametrize("edit, shown", [
+    (lambda text: "\n".join(line for line in text.splitlines() if "Timeout:" not in line), "Timeout=None"),
+    (lambda text: text.replace("Timeout: 600", "Timeout: 0"), "Timeout=0"),
+    (lambda text: text.replace("Timeout: 600", "Timeout: 604801"), "Timeout=604801"),
+    (lambda text: text.replace("Timeout: 600", "Timeout.$: $Input.timeout"), "Timeout='$Input.timeout'"),
+], ids=["absent", "zero", "too-long", "expression"])
+def test_cloudflow_callback_state_without_a_fixed_timeout_is_caught(edit, shown):
+    render = default_render("flowSpec=cloudflow")
+    flow = _edit_definition(render, edit)
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.CALLBACK_TIMEOUT, flow["name"])
+    assert "'mns-topic-task'" in message and shown in message and "Fix: set Timeout" in message
+
+
+def test_cloudflow_timeout_as_a_string_of_digits_is_accepted():
+    render = default_render("flowSpec=cloudflow")
+    _edit_definition(render, lambda text: text.replace("Timeout: 600", "Timeout: '600'"))
+    assert violations(render) == []
+
+
+def test_cloudflow_message_without_the_token_is_caught():
+    render = default_render("flowSpec=cloudflow")
+    flow = _edit_definition(render, lambda text: "\n".join(
+        line for line in text.splitlines() if "TaskToken" not in line))
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.CALLBACK_TOKEN, flow["name"])
+    assert "taskToken.$: $Context.Current.TaskToken" in message and "Fix:" in message
+
+
+def test_fdl_message_without_the_token_is_caught():
+    render = default_render()
+    flow = _edit_definition(render, lambda text: text.replace("source: $context.task.token", "source: $input.x"))
+    [(policy, name, message)] = violations(render)
+    assert (policy, name) == (rules.CALLBACK_TOKEN, flow["name"])
+    assert "$context.task.token" in message and "'mns-topic-task'" in message
+
+
+def test_fdl_message_that_publishes_only_a_field_is_caught():
+    render = default_render()
+    _edit_definition(render, lambda text: text.replace("MessageBody: $", "MessageBody: $.messageBody"))
+    assert [p for p, _, _ in violations(render)] == [rules.CALLBACK_TOKEN]
+
+
+def test_nested_cloudflow_callback_without_token_or_timeout_is_caught():
+    definition = (
+        "Type: StateMachine\nSpecVersion: v1\nStartAt: fan\nStates:\n  - Type: Parallel\n    Name: fan\n"
+        "    End: true\n    Branches:\n      - StartAt: inner\n        States:\n          - Type: Task\n"
+        "            Name: inner\n            Action: MNS:SendMessage\n            TaskMode: WaitForCustomCallback\n"
+        "            Parameters:\n              resourceArn: acs:mns:cn-hangzhou:1:/topics/t/messages\n"
+        "              message: {body: x}\n            End: true\n")
+    inputs = {"definition": definition}
+    assert len(rules.callback_timeouts(rules.FNF_FLOW, inputs)) == 1
+    [token] = rules.callback_tokens(rules.FNF_FLOW, inputs)
+    assert "'inner'" in token
+
+
 def test_code_without_checksum_is_caught():
     render = default_render()
     fn = find(render, rules.FC3_FUNCTION)
@@ -277,7 +349,7 @@ def test_code_without_archive_is_caught():
 
 def test_pack_has_every_rule_and_each_is_mandatory():
     names = {p.name for p in PACK.POLICIES}
-    assert names == {rules.NO_WILDCARD_RAM, rules.CALLBACK_TIMEOUT, rules.CHECKSUMMED_CODE,
+    assert names == {rules.NO_WILDCARD_RAM, rules.CALLBACK_TIMEOUT, rules.CALLBACK_TOKEN, rules.CHECKSUMMED_CODE,
                      rules.ANONYMOUS_NEEDS_SIGNATURE, rules.ANONYMOUS_NEEDS_TOPIC_BINDING}
     assert all(p.enforcement_level == EnforcementLevel.MANDATORY for p in PACK.POLICIES)
     assert all(len(p.description) > 20 for p in PACK.POLICIES)

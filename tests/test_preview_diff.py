@@ -239,6 +239,29 @@ def test_synth_diff_of_a_task_timeout_change_shows_the_fdl_line(capsys, base_ren
         "~ update alicloud:fnf/flow:Flow callback-flow-flow"]
 
 
+def test_synth_diff_of_switching_flow_spec_updates_the_flow_and_its_grant_in_place(capsys, base_render_file):
+    """`type` and `definition` of alicloud_fnf_flow are not ForceNew (infra/provider_replacements.py:
+    only `name` is), so the switch is an update of the same flow, not a replacement."""
+    from infra.provider_replacements import REPLACEMENT_RULES
+
+    assert REPLACEMENT_RULES["alicloud:fnf/flow:Flow"].force_new == {"name"}
+    code, out, _ = _synth(capsys, "--config", "flowSpec=cloudflow", "--diff", str(base_render_file))
+    assert code == 2
+    lines = out.splitlines()
+    assert [ln for ln in lines if ln and ln[0] in "+~-"] == [
+        "~ update alicloud:fnf/flow:Flow callback-flow-flow",
+        "~ update alicloud:ram/policy:Policy callback-flow-policy",
+    ]
+    assert '    ~ inputs.type: "FDL" => "DEFAULT"' in lines
+    assert "        -version: v1" in lines and "        +Type: StateMachine" in lines
+    assert "        +    TaskMode: WaitForCustomCallback" in lines
+    assert '    ~ inputs.description: "mns:PublishMessage on the callback topic only." => ' \
+           '"mns:PublishMessage and mns:SendMessage on the callback topic only."' in lines
+    assert '        +        "mns:SendMessage"' in lines
+    assert not any("replace" in ln or "forces replacement" in ln for ln in lines)
+    assert "    ~ 2 to update" in lines
+
+
 def test_synth_diff_of_an_environment_change_names_the_input_path(capsys, base_render_file):
     code, out, _ = _synth(capsys, "--config", "verifySignature=false", "--diff", str(base_render_file))
     assert code == 2

@@ -180,6 +180,29 @@ def test_flow_publishes_to_the_topic_it_is_allowed_to(fc3: StackRun) -> None:
     assert f"{T_ATTACHMENT}::callback-flow-policy-attachment" in flow.depends_on
 
 
+def test_cloudflow_flow_is_type_default_with_the_state_machine_and_its_own_grant() -> None:
+    run = run_stack({"flowSpec": "cloudflow", "taskTimeoutSeconds": "900"})
+    flow = run.one(T_FLOW)
+    topic = run.outputs["topicName"]
+    topic_arn = TOPIC_ARN_OF.format(region=REGION, account=ACCOUNT_ID, topic=topic)
+    # pulumi-alicloud 4.0.0 fnf.Flow `type`: "Valid values are `FDL` or `DEFAULT`".
+    assert flow.inputs["type"] == "DEFAULT" and flow.inputs["name"] == "mns-callback-test-flow"
+    definition = yaml.safe_load(flow.inputs["definition"])
+    assert (definition["Type"], definition["SpecVersion"], definition["Name"]) == (
+        "StateMachine", "v1", "mns-callback-test-flow")
+    [task] = definition["States"]
+    assert (task["Action"], task["TaskMode"], task["Timeout"]) == ("MNS:SendMessage", "WaitForCustomCallback", 900)
+    # The definition names the stack's own account's topic, as the role's grant does.
+    assert task["Parameters"]["resourceArn"] == topic_arn
+    assert task["Parameters"]["message"]["taskToken.$"] == "$Context.Current.TaskToken"
+    publish = json.loads(run.named("callback-flow-policy").inputs["policyDocument"])
+    assert publish["Statement"] == [{
+        "Action": ["mns:PublishMessage", "mns:SendMessage"], "Effect": "Allow", "Resource": topic_arn}]
+    assert wildcard_violations(publish) == []
+    assert f"{T_ATTACHMENT}::callback-flow-policy-attachment" in flow.depends_on
+    assert flow.inputs["roleArn"] == run.outputs["flowRoleArn"]
+
+
 @pytest.mark.parametrize("run_name", ["fc3", "fc2", "fc3_logging"])
 def test_roles_trust_one_service_and_attach_their_own_policy(run_name: str, request: pytest.FixtureRequest) -> None:
     run: StackRun = request.getfixturevalue(run_name)

@@ -66,6 +66,22 @@ def test_fc2_render_has_service_function_trigger() -> None:
     assert (REPO / function["inputs"]["filename"]).is_file()
 
 
+def test_cloudflow_render_declares_a_default_type_flow_byte_identically() -> None:
+    first, second = run_synth("--config", "flowSpec=cloudflow"), run_synth("--config", "flowSpec=cloudflow")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    document = json.loads(first.stdout)
+    [flow] = [r for r in document["resources"] if r["type"] == "alicloud:fnf/flow:Flow"]
+    assert flow["inputs"]["type"] == "DEFAULT"
+    assert flow["inputs"]["definition"].startswith("Type: StateMachine\nName: mns-callback-dev-flow\nSpecVersion: v1\n")
+    # Everything but the flow and its grant renders as for FDL.
+    fdl = json.loads(run_synth().stdout)
+    changed = {(r["type"], r["name"]) for r in document["resources"]} ^ {(r["type"], r["name"]) for r in fdl["resources"]}
+    assert changed == set()
+    differing = [r["name"] for r, f in zip(document["resources"], fdl["resources"], strict=True) if r != f]
+    assert differing == ["callback-flow-flow", "callback-flow-policy"]
+
+
 def test_overrides_use_the_project_namespace_by_default() -> None:
     result = run_synth("--config", "notifyContentFormat=XML", "--config", "alicloud:region=ap-southeast-1")
     assert result.returncode == 0, result.stderr
