@@ -61,6 +61,7 @@ class OfflineCloud(Mocks):
         self.account_id = account_id
         self._answers: dict[str, Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
             "alicloud:message/serviceTopic:ServiceTopic": lambda n, i: (i["topicName"], {}),
+            "alicloud:message/serviceQueue:ServiceQueue": lambda n, i: (i["queueName"], {}),
             "alicloud:message/serviceSubscription:ServiceSubscription": lambda n, i: (
                 f"{i['topicName']}:{i['subscriptionName']}", {}
             ),
