@@ -35,6 +35,8 @@ PUBLISHED, SKIPPED, FAILED = "published", "skipped", "failed"
 # Seconds a received dead letter stays invisible to other receivers while it is
 # republished (ChangeMessageVisibility takes 1-43200 s).
 HOLD_SECONDS = 60
+# A dead letter that is not a callback message is left visible again after this (the minimum).
+SKIPPED_VISIBILITY_SECONDS = 1
 _NOTIFICATION_NS = "{http://mns.aliyuncs.com/doc/v1/}"
 
 
@@ -156,6 +158,12 @@ def redrive(queue: Any, topic: Any, *, wait_seconds: int = 0, limit: int | None 
             body = body.decode("utf-8", "replace")
         message = original_message(body)
         if message is None:
+            # Left for a person to look at, visible again at once for the next run (a
+            # message that comes round again ends this run: it is in ``seen``).
+            try:
+                queue.change_message_visibility(received.receipt_handle, SKIPPED_VISIBILITY_SECONDS)
+            except MNSExceptionBase:
+                pass  # it becomes visible after the queue's own timeout instead
             record(Outcome(received.message_id, SKIPPED, "not a callback message (no taskToken): left in the queue"))
             continue
         try:
