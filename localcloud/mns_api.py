@@ -325,7 +325,9 @@ class MnsEndpoint(LoopbackServer):
         """``(status, body, action)`` of an authenticated request; raises MnsError."""
         url = urlsplit(target)
         parts = [unquote(p) for p in url.path.split("/") if p]
-        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        # Names matched case-insensitively: the SDK sends ReceiptHandle / VisibilityTimeout, the
+        # ChangeMessageVisibility reference writes receiptHandle / visibilityTimeout.
+        query = {k.lower(): v for k, v in parse_qsl(url.query, keep_blank_values=True)}
         if len(parts) == 3 and parts[0] == "topics" and parts[2] == "messages" and method == "POST":
             return self._publish(parts[1], body)
         if len(parts) >= 2 and parts[0] == "queues":
@@ -337,10 +339,10 @@ class MnsEndpoint(LoopbackServer):
             if len(parts) == 3 and parts[2] == "messages":
                 if method == "GET" and "peekonly" not in query:
                     return self._receive(queue, query)
-                if method == "DELETE" and "ReceiptHandle" in query:
-                    queue.delete(query["ReceiptHandle"])
+                if method == "DELETE" and "receipthandle" in query:
+                    queue.delete(query["receipthandle"])
                     return 204, b"", "DeleteMessage"
-                if method == "PUT" and "ReceiptHandle" in query:
+                if method == "PUT" and "receipthandle" in query:
                     return self._change_visibility(queue, query)
         raise MnsError(501, "NotImplemented",
                        f"The local MNS endpoint does not implement {method} {url.path}"
@@ -374,8 +376,8 @@ class MnsEndpoint(LoopbackServer):
 
     def _receive(self, queue: LocalQueue, query: Mapping[str, str]) -> tuple[int, bytes, str]:
         wait = self._int(query, "waitseconds", 0, MAX_WAIT_SECONDS, 0)
-        batch = "numOfMessages" in query
-        count = self._int(query, "numOfMessages", 1, MAX_BATCH, 1)
+        batch = "numofmessages" in query
+        count = self._int(query, "numofmessages", 1, MAX_BATCH, 1)
         messages = queue.receive(count, wait)
         if not messages:
             raise MnsError(404, "MessageNotExist", "Message not exist.")
@@ -386,10 +388,10 @@ class MnsEndpoint(LoopbackServer):
         return 200, _document(_element("Message", _message_fields(messages[0]))), "ReceiveMessage"
 
     def _change_visibility(self, queue: LocalQueue, query: Mapping[str, str]) -> tuple[int, bytes, str]:
-        if "VisibilityTimeout" not in query:
+        if "visibilitytimeout" not in query:
             raise MnsError(400, "MissingVisibilityTimeout", "VisibilityTimeout is required.")
-        seconds = self._int(query, "VisibilityTimeout", MIN_VISIBILITY, MAX_VISIBILITY, DEFAULT_VISIBILITY)
-        message = queue.change_visibility(query["ReceiptHandle"], seconds)
+        seconds = self._int(query, "visibilitytimeout", MIN_VISIBILITY, MAX_VISIBILITY, DEFAULT_VISIBILITY)
+        message = queue.change_visibility(query["receipthandle"], seconds)
         fields = {"ReceiptHandle": message.receipt_handle, "NextVisibleTime": int(message.next_visible * 1000)}
         return 200, _document(_element("ChangeVisibility", fields)), "ChangeMessageVisibility"
 

@@ -197,3 +197,23 @@ def test_a_failing_publish_is_the_sdks_server_error(endpoint: MnsEndpoint, accou
         account.get_topic("topic").publish_message(TopicMessage("x"))
     assert caught.value.type == "ServiceUnavailable"
     assert endpoint.published == []
+
+
+def test_the_documented_lower_case_query_names_work_too(endpoint: MnsEndpoint) -> None:
+    # ChangeMessageVisibility's reference writes ?receiptHandle=...&visibilityTimeout=...;
+    # the SDK sends ReceiptHandle / VisibilityTimeout. Both are taken.
+    endpoint.queues["dlq"].send("m")
+    (received,) = endpoint.queues["dlq"].receive()
+    status, _, data = _request(endpoint, "PUT", f"/queues/dlq/messages?receiptHandle={received.receipt_handle}"
+                               "&visibilityTimeout=50")
+    assert status == 200, data
+    handle = ElementTree.fromstring(data).find(f"{NS}ReceiptHandle").text
+    status, _, data = _request(endpoint, "DELETE", f"/queues/dlq/messages?ReceiptHandle={handle}")
+    assert (status, data) == (204, b"")
+    assert len(endpoint.queues["dlq"]) == 0
+
+
+def test_out_of_range_arguments_are_invalid_argument(endpoint: MnsEndpoint) -> None:
+    for uri in ("/queues/dlq/messages?waitseconds=31", "/queues/dlq/messages?numOfMessages=17"):
+        status, _, data = _request(endpoint, "GET", uri)
+        assert (status, _error(data)["Code"]) == (400, "InvalidArgument"), uri

@@ -233,3 +233,19 @@ def test_without_a_queue_a_failed_push_is_discarded() -> None:
         summary = run_many(stack, DEMO, 3)
     assert stack.dead_letters is None
     assert (summary["dead_lettered"], summary["messages_undelivered"], summary["timed_out"]) == (0, 3, 3)
+
+
+def test_the_local_run_command_redrives_and_refuses_a_redrive_without_a_queue(capsys) -> None:
+    pytest.importorskip("mns", reason="aliyun-mns-sdk (requirements-dev.txt) is not installed")
+    from localcloud.__main__ import main as localcloud_main
+
+    code = localcloud_main(["run", "--input", DEMO, "--executions", "5", "--outage", "300", "--redrive", "--json",
+                            "--config", "taskTimeoutSeconds=3000"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (summary["succeeded"], summary["dead_lettered"], summary["redriven"], summary["outage_seconds"]) == (
+        5, 5, 5, 300)
+    assert localcloud_main(["run", "--input", DEMO, "--redrive", "--config", "deadLetterQueue=false"]) == 2
+    assert "deadLetterQueue: false" in capsys.readouterr().err
+    assert localcloud_main(["run", "--input", DEMO, "--outage", "-1"]) == 2
+    assert "--outage must be within" in capsys.readouterr().err
