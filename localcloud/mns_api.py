@@ -438,7 +438,7 @@ class _MnsHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/xml;charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if data:
+        if data and self.command != "HEAD":  # a HEAD answer has the headers of the GET, no body
             self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve

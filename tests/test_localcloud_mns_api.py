@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 import pytest
 
 from localcloud.mns_api import XML_NAMESPACE, LocalQueue, MnsEndpoint, MnsError, Published, sign, string_to_sign
+from tests.mns_sdk import require_mns_sdk
 
 NS = f"{{{XML_NAMESPACE}}}"
 
@@ -140,7 +141,7 @@ def test_a_body_whose_md5_is_not_the_header_is_refused(endpoint: MnsEndpoint) ->
 
 @pytest.fixture
 def account(endpoint: MnsEndpoint):
-    pytest.importorskip("mns", reason="aliyun-mns-sdk (requirements-dev.txt) is not installed")
+    require_mns_sdk()
     from mns.account import Account
 
     return Account(endpoint.url, *endpoint.key)

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.mns_sdk import require_mns_sdk
+
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ["accessKeyId", "accessKeySecret", "deadLetterQueueName", "flowName", "fnfEndpoint", "mnsEndpoint",
         "region", "topicName", "triggerUrl"]
@@ -20,7 +22,7 @@ KEYS = ["accessKeyId", "accessKeySecret", "deadLetterQueueName", "flowName", "fn
 
 @pytest.fixture(scope="module")
 def served():
-    pytest.importorskip("mns", reason="aliyun-mns-sdk (requirements-dev.txt) is not installed")
+    require_mns_sdk()
     process = subprocess.Popen(
         [sys.executable, "-m", "localcloud", "serve", "--stack", "dev", "--time-scale", "0.01"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -17,6 +17,7 @@ from infra.redrive import FAILED, PUBLISHED, SKIPPED, main, original_message, re
 from infra.stack_config import read_stack_config
 from localcloud.mns_api import LocalQueue, MnsEndpoint, MnsError, Published
 from localcloud.run import LocalStack, run_many
+from tests.mns_sdk import require_mns_sdk
 
 CALLBACK = json.dumps({"messageBody": "hello", "taskToken": "dG9rZW4="})
 DEMO = json.dumps({"messageBody": "hello world"})
@@ -49,7 +50,7 @@ def test_anything_else_is_not_a_callback_message(body: str) -> None:
 
 @pytest.fixture
 def mns():
-    pytest.importorskip("mns", reason="aliyun-mns-sdk (requirements-dev.txt) is not installed")
+    require_mns_sdk()
     from mns.account import Account
 
     with MnsEndpoint(account_id="1234567890123456", region="cn-hangzhou") as ep:
@@ -205,7 +206,7 @@ def _settings(*overrides: str):
 
 
 def test_an_outage_past_the_retries_dead_letters_and_a_redrive_loses_nothing() -> None:
-    pytest.importorskip("mns", reason="aliyun-mns-sdk (requirements-dev.txt) is not installed")
+    require_mns_sdk()
     # BACKOFF_RETRY: 3 retries 10-20 s apart, at most 60 cloud s; the outage lasts 300 s,
     # the task waits 3000 s: at time scale 0.01, 0.6 s, 3 s and 30 s (room for a slow start).
     with LocalStack(_settings("taskTimeoutSeconds=3000"), outage_seconds=300, time_scale=0.01) as stack:
@@ -236,7 +237,7 @@ def test_without_a_queue_a_failed_push_is_discarded() -> None:
 
 
 def test_the_local_run_command_redrives_and_refuses_a_redrive_without_a_queue(capsys) -> None:
-    pytest.importorskip("mns", reason="aliyun-mns-sdk (requirements-dev.txt) is not installed")
+    require_mns_sdk()
     from localcloud.__main__ import main as localcloud_main
 
     code = localcloud_main(["run", "--input", DEMO, "--executions", "5", "--outage", "300", "--redrive", "--json",
