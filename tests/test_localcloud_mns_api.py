@@ -218,3 +218,28 @@ def test_out_of_range_arguments_are_invalid_argument(endpoint: MnsEndpoint) -> N
     for uri in ("/queues/dlq/messages?waitseconds=31", "/queues/dlq/messages?numOfMessages=17"):
         status, _, data = _request(endpoint, "GET", uri)
         assert (status, _error(data)["Code"]) == (400, "InvalidArgument"), uri
+
+
+def test_the_signature_checked_is_the_one_the_sdk_computes() -> None:
+    require_mns_sdk()
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from mns.auth import StaticCredentialsProvider
+    from mns.mns_client import MNSClient
+
+    client = MNSClient("http://127.0.0.1:1", "id", "secret")
+    names = st.from_regex(r"x-mns-[a-z-]{1,12}", fullmatch=True)
+    values = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=20)
+
+    @settings(max_examples=60, derandomize=True, database=None, deadline=None)
+    @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]), mns=st.dictionaries(names, values, max_size=4),
+           md5=values, resource=st.from_regex(r"/queues/[a-z]{1,8}/messages(\?ReceiptHandle=[A-F0-9]{4})?",
+                                              fullmatch=True))
+    def agree(method: str, mns: dict, md5: str, resource: str) -> None:
+        headers = {"content-md5": md5, "content-type": "text/xml;charset=UTF-8",
+                   "date": "Thu, 09 Jul 2015 03:01:34 GMT", **mns}
+        expected = client.get_signature(method, headers, resource,
+                                        StaticCredentialsProvider("id", "secret").get_credentials())
+        assert expected == f"MNS id:{sign('secret', method, headers, resource)}"
+
+    agree()

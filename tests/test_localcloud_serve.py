@@ -50,6 +50,7 @@ def test_the_fnf_sdk_starts_and_describes_an_execution(served) -> None:
     from aliyunsdkcore.auth.credentials import AccessKeyCredential
     from aliyunsdkcore.client import AcsClient
     from aliyunsdkfnf.request.v20190315.DescribeExecutionRequest import DescribeExecutionRequest
+    from aliyunsdkfnf.request.v20190315.GetExecutionHistoryRequest import GetExecutionHistoryRequest
     from aliyunsdkfnf.request.v20190315.StartExecutionRequest import StartExecutionRequest
 
     _, info = served
@@ -71,6 +72,12 @@ def test_the_fnf_sdk_starts_and_describes_an_execution(served) -> None:
         if status["Status"] != "Running" or time.monotonic() > deadline:
             break
     assert (status["Status"], json.loads(status["Output"])) == ("Succeeded", {"status": "success"})
+    history = GetExecutionHistoryRequest()
+    history.set_endpoint("127.0.0.1")
+    history.set_FlowName(info["flowName"])
+    history.set_ExecutionName(name)
+    events = [e["Type"] for e in json.loads(client.do_action_with_exception(history))["Events"]]
+    assert events[0] == "ExecutionStarted" and events[-1] == "ExecutionSucceeded"
 
 
 def test_the_mns_sdk_publishes_receives_and_deletes(served) -> None:
@@ -104,3 +111,17 @@ def test_sigterm_ends_it_with_exit_code_0(served) -> None:
     process, _ = served
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
+
+
+def test_without_a_queue_the_line_names_none() -> None:
+    from infra.config import settings_from_mapping
+    from infra.stack_config import read_stack_config
+    from localcloud.__main__ import serve_description
+    from localcloud.run import LocalStack
+
+    settings = settings_from_mapping(read_stack_config("dev", ["deadLetterQueue=false"]), stack="dev")
+    with LocalStack(settings) as stack:
+        line = serve_description(stack, ("id", "secret"))
+        assert stack.mns.queues == {}
+    assert line["deadLetterQueueName"] == "" and line["accessKeyId"] == "id"
+    assert sorted(line) == KEYS
