@@ -347,7 +347,8 @@ def redrive_dead_letters(stack: LocalStack, *, settle_seconds: float = 60.0) -> 
 
     from infra.redrive import PUBLISHED, redrive
 
-    assert stack.topic is not None and stack.dead_letters is not None
+    if stack.topic is None or stack.dead_letters is None:
+        raise ValueError("redrive needs a started stack with a dead-letter queue (deadLetterQueue: true)")
     time.sleep(max(0.0, stack.outage_ends - time.monotonic()))
     deadline = time.monotonic() + settle_seconds
     while time.monotonic() < deadline:
