@@ -44,6 +44,7 @@ PROJECT_KEYS: tuple[str, ...] = (
     "logProject",
     "logStore",
     "flowSpec",
+    "deadLetterQueue",
 )
 
 FUNCTION_COMPUTE_VERSIONS = ("3.0", "2.0")
@@ -134,6 +135,14 @@ _LOG_PROJECT = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _LOG_STORE = re.compile(r"[a-z0-9][a-z0-9_-]{0,61}[a-z0-9]")
 _ERROR_NAME = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_ERROR_NAME}}}")
 
+# The subscription's dead-letter queue (message.ServiceQueue, pulumi-alicloud 4.0.0
+# message/service_queue.py): `message_retention_period` "Valid values: 60 to 604800.
+# Unit: seconds". The queue keeps a dead letter at least as long as the task waits
+# for its callback, so the provider's bounds bound the task timeout while the
+# queue is on (docs/platform-facts.md "MNS data-plane API (queues and topics)").
+MIN_QUEUE_RETENTION_SECONDS, MAX_QUEUE_RETENTION_SECONDS = 60, 604800
+DEAD_LETTER_QUEUE_SUFFIX = "-dlq"
+
 _TRUE, _FALSE = ("true", "True"), ("false", "False")  # what pulumi.Config.get_bool accepts
 
 
@@ -210,6 +219,15 @@ class Settings:
     # "FDL output mappings").
     task_output_mappings: tuple[OutputMapping, ...] = ()
     flow_spec: str = "fdl"  # one of FLOW_SPECS
+    # The subscription's dead-letter queue, ``<prefix>-dlq``; None: no dead-letter
+    # queue (``deadLetterQueue: false``), a push whose retries fail is discarded.
+    dead_letter_queue_name: str | None = None
+
+    @property
+    def dead_letter_retention_seconds(self) -> int:
+        """How long the dead-letter queue keeps a message: the task's whole wait, at
+        least the provider's minimum (a dead letter is worth redriving until then)."""
+        return max(MIN_QUEUE_RETENTION_SECONDS, self.task_timeout_seconds)
 
 
 def full_key(name: str) -> str:
@@ -642,6 +660,19 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
             "starting and ending with a letter or digit",
         )
 
+    task_timeout_key = full_key("taskTimeoutSeconds")
+    task_timeout = _ranged(
+        task_timeout_key, get("taskTimeoutSeconds", DEFAULT_TASK_TIMEOUT_SECONDS), 1, MAX_TASK_TIMEOUT_SECONDS
+    )
+    dead_letter_queue = _bool(full_key("deadLetterQueue"), get("deadLetterQueue", True))
+    if dead_letter_queue and task_timeout > MAX_QUEUE_RETENTION_SECONDS:
+        raise ConfigError(
+            task_timeout_key, get("taskTimeoutSeconds", None),
+            f"must be at most {MAX_QUEUE_RETENTION_SECONDS} while deadLetterQueue is true: the dead-letter "
+            f"queue keeps a message at most {MAX_QUEUE_RETENTION_SECONDS} s (MNS message retention), less "
+            "than the task would wait; lower it or set deadLetterQueue to false",
+        )
+
     settings = Settings(
         stack=stack,
         region=region,
@@ -656,12 +687,7 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
         memory_size=memory,
         cpu=cpu,
         function_timeout_seconds=function_timeout,
-        task_timeout_seconds=_ranged(
-            full_key("taskTimeoutSeconds"),
-            get("taskTimeoutSeconds", DEFAULT_TASK_TIMEOUT_SECONDS),
-            1,
-            MAX_TASK_TIMEOUT_SECONDS,
-        ),
+        task_timeout_seconds=task_timeout,
         task_retry=_retry_rules(full_key("taskRetry"), get("taskRetry", [])),
         task_catch=_catch_rules(full_key("taskCatch"), get("taskCatch", [])),
         notify_strategy=_choice(
@@ -679,6 +705,7 @@ def settings_from_mapping(values: Mapping[str, object], *, stack: str = "dev") -
         log_store=log_store,
         task_output_mappings=_output_mappings(full_key("taskOutputMappings"), get("taskOutputMappings", [])),
         flow_spec=_choice(full_key("flowSpec"), get("flowSpec", "fdl"), FLOW_SPECS),
+        dead_letter_queue_name=f"{name_prefix}{DEAD_LETTER_QUEUE_SUFFIX}" if dead_letter_queue else None,
     )
     _check_flow_spec(settings)
     return settings

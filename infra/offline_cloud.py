@@ -66,6 +66,7 @@ class OfflineCloud(Mocks):
         self.existing_topics = None if existing_topics is None else frozenset(existing_topics)
         self._answers: dict[str, Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
             "alicloud:message/serviceTopic:ServiceTopic": lambda n, i: (i["topicName"], {}),
+            "alicloud:message/serviceQueue:ServiceQueue": lambda n, i: (i["queueName"], {}),
             "alicloud:message/serviceSubscription:ServiceSubscription": lambda n, i: (
                 f"{i['topicName']}:{i['subscriptionName']}", {}
             ),

@@ -45,6 +45,7 @@ class CallbackPattern(pulumi.ComponentResource):
     flow_name: pulumi.Output[str]
     function_name: pulumi.Output[str]
     trigger_url: pulumi.Output[str]
+    dead_letter_queue_name: pulumi.Output[str]
     flow_role_arn: pulumi.Output[str]
     function_role_arn: pulumi.Output[str]
 
@@ -90,6 +91,8 @@ class CallbackPattern(pulumi.ComponentResource):
                 "endpoint": self.function.trigger_url,
                 "notify_strategy": settings.notify_strategy,
                 "notify_content_format": settings.notify_content_format,
+                "dead_letter_queue_name": settings.dead_letter_queue_name,
+                "dead_letter_retention_seconds": settings.dead_letter_retention_seconds,
             },
             opts=child,
         )
@@ -122,6 +125,7 @@ class CallbackPattern(pulumi.ComponentResource):
         self.flow_name = self.flow.flow_name
         self.function_name = self.function.function_name
         self.trigger_url = self.function.trigger_url
+        self.dead_letter_queue_name = self.topic.dead_letter_queue_name
         self.flow_role_arn = self.flow.role_arn
         self.function_role_arn = self.function.role_arn
         self.register_outputs(self.stack_outputs())
@@ -135,6 +139,7 @@ class CallbackPattern(pulumi.ComponentResource):
             "flowName": self.flow_name,
             "functionName": self.function_name,
             "triggerUrl": self.trigger_url,
+            "deadLetterQueueName": self.dead_letter_queue_name,
             "flowRoleArn": self.flow_role_arn,
             "functionRoleArn": self.function_role_arn,
         }

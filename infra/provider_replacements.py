@@ -4,8 +4,8 @@ A bridged Terraform provider replaces a resource when an input whose Terraform
 schema says ``ForceNew: true`` changes: ``pulumi up`` creates a new resource
 and deletes the old one (replacing a flow ends its running executions). The
 offline render has no provider schema, so this table carries it: one entry per
-resource type token the package declares (and the dead-letter queue planned
-for it), each with the Pulumi names of its force-new inputs and the
+resource type token the package declares (the subscription's dead-letter
+queue included), each with the Pulumi names of its force-new inputs and the
 terraform-provider-alicloud file they were read from. docs/platform-facts.md,
 "Provider replacements (ForceNew)", lists the same fields with the version.
 

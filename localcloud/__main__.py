@@ -1,4 +1,10 @@
-"""``python -m localcloud run --input JSON``: the pattern end to end on this machine.
+"""``python -m localcloud run --input JSON``: the pattern end to end on this machine;
+``python -m localcloud serve``: the same stand-ins as a server for other clients.
+
+``serve`` prints one JSON line (``fnfEndpoint``, ``mnsEndpoint``, ``region``,
+``flowName``, ``topicName``, ``deadLetterQueueName``, ``triggerUrl``,
+``accessKeyId``, ``accessKeySecret``: a key pair both endpoints accept), then
+serves until SIGINT or SIGTERM and exits 0.
 
 Exit codes: 0 every execution succeeded with its callback's output; 1 one did
 not (it failed, its callback never arrived and it timed out, even where a catch
@@ -12,7 +18,9 @@ import argparse
 import errno
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +59,23 @@ def _parser() -> argparse.ArgumentParser:
                      help="port of the FnF endpoint (default: chosen by the OS)")
     run.add_argument("--trigger-port", type=int, default=0, metavar="P",
                      help="port of the function's HTTP trigger (default: chosen by the OS)")
+    run.add_argument("--mns-port", type=int, default=0, metavar="P",
+                     help="port of the MNS endpoint (default: chosen by the OS)")
+    run.add_argument("--outage", type=float, default=0.0, metavar="SECONDS",
+                     help="the trigger answers 503 for this many cloud seconds from the start (time-scaled)")
+    run.add_argument("--redrive", action="store_true",
+                     help="after the outage, redrive the dead-letter queue (python -m infra.redrive's code) "
+                     "through the local MNS endpoint")
+    serve = commands.add_parser("serve", help="deploy the stack's pattern locally and serve its endpoints")
+    serve.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml config to use")
+    serve.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value (a KEY without namespace is the project's)")
+    serve.add_argument("--time-scale", type=float, default=1.0, metavar="X",
+                       help="local seconds per cloud second for timeouts and retries (default 1: real time)")
+    serve.add_argument("--verbose", action="store_true", help="show the function's and the SDK's log lines")
+    for name, what in (("fnf", "FnF endpoint"), ("mns", "MNS endpoint"), ("trigger", "function's HTTP trigger")):
+        serve.add_argument(f"--{name}-port", type=int, default=0, metavar="P",
+                           help=f"port of the {what} (default: chosen by the OS)")
     return parser
 
 
@@ -81,17 +106,23 @@ def _input_text(raw: str) -> str:
     return text
 
 
+def _check_ports(args: argparse.Namespace) -> None:
+    for name in ("fnf_port", "trigger_port", "mns_port"):
+        port = getattr(args, name)
+        if not 0 <= port <= 65535:
+            raise UsageError(f"--{name.replace('_', '-')} must be within 0..65535, got {port}")
+    if not 0.0 < args.time_scale <= 1.0:
+        raise UsageError(f"--time-scale must be within (0, 1], got {args.time_scale}")
+
+
 def _check_args(args: argparse.Namespace) -> None:
+    if not 0.0 <= args.outage <= 31536000:
+        raise UsageError(f"--outage must be within 0..31536000 cloud seconds, got {args.outage}")
     if args.executions < 1:
         raise UsageError(f"--executions must be at least 1, got {args.executions}")
     if not 0.0 <= args.fault_rate <= 1.0:
         raise UsageError(f"--fault-rate must be within 0..1, got {args.fault_rate}")
-    if not 0.0 < args.time_scale <= 1.0:
-        raise UsageError(f"--time-scale must be within (0, 1], got {args.time_scale}")
-    for name in ("fnf_port", "trigger_port"):
-        port = getattr(args, name)
-        if not 0 <= port <= 65535:
-            raise UsageError(f"--{name.replace('_', '-')} must be within 0..65535, got {port}")
+    _check_ports(args)
 
 
 def _timeline(outcome: Outcome) -> list[str]:
@@ -132,10 +163,15 @@ def _run(args: argparse.Namespace) -> int:
     _check_args(args)
     input_text = _input_text(args.input)
     settings = settings_from_mapping(read_stack_config(args.stack, args.config), stack=args.stack)
+    if args.redrive and settings.dead_letter_queue_name is None:
+        raise UsageError("--redrive needs the dead-letter queue, but the config sets deadLetterQueue: false")
+    if args.redrive:
+        _need_mns_sdk()
     faults = FaultPlan(args.seed, args.fault_rate) if args.fault_rate else None
     with LocalStack(settings, time_scale=args.time_scale, fnf_port=args.fnf_port,
-                    trigger_port=args.trigger_port, faults=faults, seed=args.seed) as stack:
-        if args.executions == 1 and faults is None:
+                    trigger_port=args.trigger_port, mns_port=args.mns_port, faults=faults, seed=args.seed,
+                    outage_seconds=args.outage) as stack:
+        if args.executions == 1 and faults is None and not args.outage and not args.redrive:
             outcome = run_one(stack, input_text)
             document: dict[str, Any] = {"status": outcome.status, "ending": outcome.ending,
                                         "output": outcome.output,
@@ -146,7 +182,8 @@ def _run(args: argparse.Namespace) -> int:
                 print(json.dumps(outcome.output, ensure_ascii=False))
                 print("\n".join(_timeline(outcome)))
             return 0 if outcome.ending == "succeeded" else 1
-        summary = run_many(stack, input_text, args.executions)
+        summary = run_many(stack, input_text, args.executions, redrive=args.redrive)
+        summary.update(outage_seconds=args.outage)
         summary.update(seed=args.seed, fault_rate=args.fault_rate)
         if args.json:
             print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
@@ -154,6 +191,50 @@ def _run(args: argparse.Namespace) -> int:
             for key, value in summary.items():
                 print(f"{key}: {value}")
         return 0 if summary["all_callbacks_arrived"] else 1
+
+
+def _need_mns_sdk() -> None:
+    try:
+        import mns.account  # noqa: F401
+    except ImportError:
+        raise UsageError("--redrive uses aliyun-mns-sdk, which is not installed "
+                         "(it is pinned in requirements-dev.txt)") from None
+
+
+def serve_description(stack: LocalStack, access_key: tuple[str, str]) -> dict[str, str]:
+    """What a client needs to reach the local stand-ins: the one JSON line ``serve`` prints."""
+    s = stack.settings
+    return {
+        "fnfEndpoint": stack.fnf.url,
+        "mnsEndpoint": stack.mns.url,
+        "region": s.region,
+        "flowName": s.flow_name,
+        "topicName": s.topic_name,
+        "deadLetterQueueName": s.dead_letter_queue_name or "",
+        "triggerUrl": stack.fc.url,
+        "accessKeyId": access_key[0],
+        "accessKeySecret": access_key[1],
+    }
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _check_ports(args)
+    settings = settings_from_mapping(read_stack_config(args.stack, args.config), stack=args.stack)
+    stopping = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with LocalStack(settings, time_scale=args.time_scale, fnf_port=args.fnf_port,
+                        trigger_port=args.trigger_port, mns_port=args.mns_port) as stack:
+            key = stack.fnf.issue_access_key()  # a long-term pair, accepted by both endpoints
+            stack.mns.credentials[key.access_key_id] = key.access_key_secret
+            print(json.dumps(serve_description(stack, (key.access_key_id, key.access_key_secret)),
+                             sort_keys=True), flush=True)
+            while not stopping.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -172,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
-        return _run(args)
+        return _serve(args) if args.command == "serve" else _run(args)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
     except (ConfigError, StackConfigError) as err:
@@ -182,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
             print(f"error: a port is in use ({err.strerror}); choose another with --fnf-port / "
-                  "--trigger-port or leave them at 0", file=sys.stderr)
+                  "--trigger-port / --mns-port or leave them at 0", file=sys.stderr)
         else:
             print(f"error: {err}", file=sys.stderr)
     return 2

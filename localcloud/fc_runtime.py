@@ -199,6 +199,8 @@ class FcRuntime(LoopbackServer):
             handler="index.handler" if fc_version == "3.0" else "index.wsgi_handler")
         self.environment = dict(environment or {})
         self.faults = Faults(FAULT_KINDS)
+        # time.monotonic() until which the trigger answers 503 without running the function.
+        self.unavailable_until = 0.0
         self.invocations = 0
         self._count_lock = threading.Lock()
         self._given = handler
@@ -344,6 +346,16 @@ class _FcHandler(BaseHTTPRequestHandler):
             # runs (its exact error body is not modelled here).
             self.close_connection = True
             self.send_error(400, f"Content-Length: {err}")
+            return
+        if time.monotonic() < runtime.unavailable_until:
+            # An outage: FC answers, the function does not run (the exact FC error body
+            # is not modelled; MNS only sees a non-2xx status and retries).
+            data = json.dumps({"errorCode": "ServiceUnavailable", "errorMessage": "local outage"}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
             return
         fault = runtime.faults.next_for(self.command)
         if fault == "reset":

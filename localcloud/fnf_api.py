@@ -341,6 +341,15 @@ class FnFEndpoint(LoopbackServer):
             self._issued[creds.access_key_id] = _Issued(creds, self.clock() + ttl_seconds)
         return creds
 
+    def issue_access_key(self) -> Credentials:
+        """A long-term AccessKey pair (no security token), as a RAM user's: for clients
+        that are given only ``accessKeyId`` and ``accessKeySecret``."""
+        creds = Credentials(access_key_id="LTAI" + secrets.token_hex(10),
+                            access_key_secret=secrets.token_urlsafe(22), security_token="")
+        with self._lock:
+            self._issued[creds.access_key_id] = _Issued(creds, float("inf"))
+        return creds
+
     def calls_of(self, action: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.action == action]
@@ -370,9 +379,13 @@ class FnFEndpoint(LoopbackServer):
         if issued is None:
             raise FnFError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
         token = params.get("SecurityToken")
-        if not token:
+        if not issued.credentials.security_token:
+            if token:  # a long-term key takes no token
+                raise FnFError(400, "InvalidSecurityToken.MismatchWithAccessKey",
+                               "Specified SecurityToken mismatch with the AccessKey.")
+        elif not token:
             raise FnFError(400, "MissingSecurityToken", "SecurityToken is mandatory for this action.")
-        if not hmac.compare_digest(token, issued.credentials.security_token):
+        elif not hmac.compare_digest(token, issued.credentials.security_token):
             raise FnFError(400, "InvalidSecurityToken.MismatchWithAccessKey",
                            "Specified SecurityToken mismatch with the AccessKey.")
         if now > issued.expires_at:

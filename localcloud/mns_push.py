@@ -361,6 +361,10 @@ class Pusher:
     def stop(self) -> None:
         self._stopped.set()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
     def _attempt(self, message: Message) -> str:
         path, headers, body = build_push(message, self.subscription, private_key=self._key,
                                          cert_url=self._cert_url)

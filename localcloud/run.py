@@ -7,12 +7,15 @@ flow that ``infra.flow_definition`` (or ``infra.cloudflow_definition`` under
 handler from ``function/`` behind an FC HTTP trigger (FC 3.0 or 2.0 as the
 stack says, its environment as the stack sets it, pointed at the local
 endpoints), and the topic pushing to that trigger in the stack's notify format
-with its retry strategy. ``run_one`` / ``run_many`` drive it through the real
-SDK as a caller would.
+with its retry strategy. The topic's MNS data-plane API (``mns_api``) takes
+PublishMessage from any client, and the subscription's dead-letter queue (when
+the stack has one) keeps what the pushes could not deliver. ``run_one`` /
+``run_many`` drive it through the real SDK as a caller would.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -46,7 +49,8 @@ from localcloud.engine import DeployedFlow, Engine, Execution
 from localcloud.faults import FaultPlan
 from localcloud.fc_runtime import FcRuntime, FunctionMeta
 from localcloud.fnf_api import Credentials, FnFEndpoint
-from localcloud.mns_push import CertServer, Delivery, Pusher, Subscription
+from localcloud.mns_api import LocalQueue, MnsEndpoint, Published
+from localcloud.mns_push import CertServer, Delivery, Message, Pusher, Subscription
 from localcloud.topic import Topic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +97,7 @@ class LocalStack:
     def __init__(self, settings: Settings, *, source_dir: Path | str = ROOT / "function",
                  time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0, trigger_port: int = 0,
                  faults: FaultPlan | None = None, extra_environment: Mapping[str, str] | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, mns_port: int = 0, outage_seconds: float = 0.0) -> None:
         self.settings = settings
         if settings.flow_spec == "cloudflow":
             # The stack names its own account's topic; locally that account is LOCAL_ACCOUNT_ID.
@@ -107,7 +111,13 @@ class LocalStack:
                                       f"local run serves only the stack's topic {settings.topic_name!r}")
         self.source_dir = Path(source_dir)
         self.time_scale = time_scale
-        self._ports = (fnf_port, trigger_port)
+        self._ports = (fnf_port, trigger_port, mns_port)
+        if outage_seconds < 0:
+            raise ValueError(f"outage_seconds must be >= 0, got {outage_seconds}")
+        self.outage_seconds = outage_seconds
+        self.outage_ends = 0.0  # time.monotonic() when the trigger answers again
+        self.dead_letters: LocalQueue | None = None
+        self.redriven = 0
         self.faults = faults
         self._extra_env = dict(extra_environment or {})
         self._seed = seed
@@ -158,9 +168,22 @@ class LocalStack:
         pusher = Pusher(subscription, private_key=self.certs.identity.private_key,
                         cert_url=self.certs.cert_url, time_scale=self.time_scale,
                         rng=Random(self._seed))
+        if s.dead_letter_queue_name:
+            self.dead_letters = LocalQueue(s.dead_letter_queue_name,
+                                           retention_seconds=s.dead_letter_retention_seconds)
         self.topic = Topic(s.topic_name, pusher,
                            fault=self.faults.push if self.faults else None,
-                           on_delivery=self._delivered)
+                           on_delivery=self._delivered,
+                           dead_letter=self._dead_letter if self.dead_letters is not None else None)
+        self.mns = stack.enter_context(MnsEndpoint(account_id=LOCAL_ACCOUNT_ID, region=s.region,
+                                                   port=self._ports[2]))
+        self.mns.topics[s.topic_name] = self._publish_from_client
+        if self.dead_letters is not None:
+            self.mns.queues[self.dead_letters.name] = self.dead_letters
+        self.operator_key = self.mns.issue_access_key()
+        # The outage runs from the start, in cloud seconds like every other timer.
+        self.outage_ends = time.monotonic() + self.outage_seconds * self.time_scale
+        self.fc.unavailable_until = self.outage_ends
         # Closed first (last in, first out): in-flight pushes end while the trigger
         # and the endpoint still serve; the engine then stops what still waits.
         stack.callback(self.topic.close)
@@ -168,6 +191,19 @@ class LocalStack:
     def _publish(self, topic: str, body: str, key: str) -> None:
         assert self.topic is not None and topic == self.topic.name
         self.topic.publish(body, key)
+
+    def _publish_from_client(self, body: str) -> Published:
+        """PublishMessage through the MNS endpoint: pushed like the flow's own publish."""
+        assert self.topic is not None
+        # Keyed by the body, so a seeded fault plan treats a republished message alike every run.
+        message = self.topic.publish(body, f"mns:{hashlib.sha256(body.encode()).hexdigest()[:16]}")
+        return Published(message.message_id, message.md5)
+
+    def _dead_letter(self, message: Message) -> None:
+        # The dead letter's body is the published message itself (what MNS stores is
+        # not documented: docs/platform-facts.md; infra.redrive accepts every plausible form).
+        assert self.dead_letters is not None
+        self.dead_letters.send(message.body)
 
     def _delivered(self, key: str, delivery: Delivery) -> None:
         with self._lock:
@@ -302,6 +338,8 @@ def summarize(stack: LocalStack, executions: list[Execution], wall: float) -> di
         "duplicate_deliveries": stats.duplicates,
         "pushes_dropped": stats.dropped,
         "answers_lost": stats.answers_lost,
+        "dead_lettered": stats.dead_lettered,
+        "redriven": stack.redriven,
         "fnf_faults": dict(sorted(stack.fnf.faults.injected.items())),
         "latency_ms": {"p50": _percentile(latencies, 0.50), "p95": _percentile(latencies, 0.95),
                        "p99": _percentile(latencies, 0.99)},
@@ -309,9 +347,33 @@ def summarize(stack: LocalStack, executions: list[Execution], wall: float) -> di
     }
 
 
+def redrive_dead_letters(stack: LocalStack, *, settle_seconds: float = 60.0) -> list[Any]:
+    """Runs ``infra.redrive`` against the local MNS endpoint once the outage is over and
+    every delivery in flight has ended (each delivered or dead-lettered)."""
+    from mns.account import Account
+
+    from infra.redrive import PUBLISHED, redrive
+
+    if stack.topic is None or stack.dead_letters is None:
+        raise ValueError("redrive needs a started stack with a dead-letter queue (deadLetterQueue: true)")
+    time.sleep(max(0.0, stack.outage_ends - time.monotonic()))
+    deadline = time.monotonic() + settle_seconds
+    while time.monotonic() < deadline:
+        stack.topic.drain(timeout=max(0.0, deadline - time.monotonic()))
+        if not stack.topic.in_flight():
+            break
+    account = Account(stack.mns.url, *stack.operator_key)
+    outcomes = redrive(account.get_queue(stack.dead_letters.name), account.get_topic(stack.settings.topic_name))
+    stack.redriven += sum(1 for o in outcomes if o.result == PUBLISHED)
+    return outcomes
+
+
 def run_many(stack: LocalStack, input_text: str, count: int, *, concurrency: int = 16,
-             deadline_seconds: float = 120.0) -> dict[str, Any]:
-    """Starts ``count`` executions over the SDK at once, waits for all, summarizes."""
+             deadline_seconds: float = 120.0, redrive: bool = False) -> dict[str, Any]:
+    """Starts ``count`` executions over the SDK at once, waits for all, summarizes.
+
+    ``redrive``: once every message was delivered or dead-lettered and the outage
+    is over, redrive the dead letters (``infra.redrive``) before waiting."""
     started_at = time.monotonic()
     local = threading.local()
 
@@ -331,7 +393,18 @@ def run_many(stack: LocalStack, input_text: str, count: int, *, concurrency: int
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         names = list(pool.map(start, range(count)))
+    if redrive:
+        _wait_published(stack, count, deadline_seconds)
+        redrive_dead_letters(stack)
     stack.engine.wait_all(deadline_seconds)  # what still runs after it is counted as still_running
     stack.topic.drain(timeout=10)
     executions = [stack.engine.execution(stack.settings.flow_name, n) for n in names]
     return summarize(stack, executions, time.monotonic() - started_at)
+
+
+def _wait_published(stack: LocalStack, count: int, timeout: float) -> None:
+    """Until the engine has published one message per started execution."""
+    assert stack.topic is not None
+    deadline = time.monotonic() + timeout
+    while stack.topic.snapshot().published < count and time.monotonic() < deadline:
+        time.sleep(0.01)

@@ -2,7 +2,9 @@
 
 Each published message is delivered in its own thread by ``mns_push.Pusher``
 (signed pushes, redelivery per the subscription's strategy, time-scaled), so a
-slow or failing endpoint never blocks the publisher, as with MNS.
+slow or failing endpoint never blocks the publisher, as with MNS. A message
+whose every attempt failed goes to ``dead_letter`` when one is set (the
+subscription's dead-letter queue), else it is discarded, as MNS does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class TopicStats:
     duplicates: int = 0
     dropped: int = 0
     answers_lost: int = 0
+    dead_lettered: int = 0
     deliveries: list[Delivery] = field(default_factory=list)
 
 
@@ -36,8 +39,10 @@ class Topic:
 
     def __init__(self, name: str, pusher: Pusher, *,
                  fault: Callable[[str, int], str | None] | None = None,
-                 on_delivery: Callable[[str, Delivery], None] | None = None) -> None:
+                 on_delivery: Callable[[str, Delivery], None] | None = None,
+                 dead_letter: Callable[[Message], None] | None = None) -> None:
         self.name = name
+        self._dead_letter = dead_letter
         self.pusher = pusher
         self._fault = fault
         self._on_delivery = on_delivery
@@ -71,6 +76,11 @@ class Topic:
                 stats.duplicates += result.duplicates
                 stats.dropped += result.statuses.count("dropped")
                 stats.answers_lost += result.statuses.count("lost_answer")
+            # A delivery cut short by close() is not a dead letter: MNS would still retry it.
+            if not result.delivered and self._dead_letter is not None and not self.pusher.stopped:
+                self._dead_letter(message)
+                with self._lock:
+                    self.stats.dead_lettered += 1
             if self._on_delivery:
                 self._on_delivery(key, result)
         finally:
@@ -81,6 +91,11 @@ class Topic:
         """A copy of the counters, taken under the lock the delivery threads update them with."""
         with self._lock:
             return replace(self.stats, deliveries=list(self.stats.deliveries))
+
+    def in_flight(self) -> int:
+        """Deliveries not ended yet (redeliveries pending included)."""
+        with self._lock:
+            return len(self._threads)
 
     def drain(self, timeout: float = 10.0) -> None:
         """Waits for the deliveries in flight (redeliveries included) to end."""

@@ -32,6 +32,7 @@ STACK = "test"
 
 T_TOPIC = "alicloud:message/serviceTopic:ServiceTopic"
 T_SUBSCRIPTION = "alicloud:message/serviceSubscription:ServiceSubscription"
+T_QUEUE = "alicloud:message/serviceQueue:ServiceQueue"
 T_ROLE = "alicloud:ram/role:Role"
 T_POLICY = "alicloud:ram/policy:Policy"
 T_ATTACHMENT = "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"

@@ -64,6 +64,7 @@ def test_defaults() -> None:
         callback_work=None,
         log_project=None,
         log_store=None,
+        dead_letter_queue_name="mns-callback-dev-dlq",
     )
 
 
@@ -332,7 +333,7 @@ BAD_VALUE = {
     "memorySize": "1", "cpu": "0.07", "functionTimeoutSeconds": "1", "taskTimeoutSeconds": "0", "taskRetry": "{",
     "taskCatch": "{", "notifyStrategy": "x", "notifyContentFormat": "x", "verifySignature": "x",
     "logProject": "X", "logStore": "X", "signingCertUrlPrefixes": "http://certs.example.com/",
-    "callbackWork": "mywork.work",
+    "callbackWork": "mywork.work", "deadLetterQueue": "maybe",
 }
 BAD_VALUE["taskOutputMappings"] = "{"
 BAD_VALUE["flowSpec"] = "asl"

@@ -262,3 +262,16 @@ def test_registry_refuses_a_token_of_another_registry():
         mine.report_succeeded(token, "{}")
     assert caught.value.code == "InvalidArgument"
     assert theirs.parse(token) == ("flow", "exec", 1)
+
+
+def test_a_long_term_access_key_needs_no_token_and_takes_none(fnf):
+    key = fnf.issue_access_key()
+    assert key.security_token == ""
+    token = fnf.backend.issue()
+    client_for(fnf, (key.access_key_id, key.access_key_secret)).do_action_with_exception(succeeded(token, "{}"))
+    assert [r.token for r in fnf.backend.reports] == [token]
+    err = server_error(client_for(fnf, (key.access_key_id, key.access_key_secret, "CAISforged")),
+                       succeeded(fnf.backend.issue(), "{}"))
+    assert (err.get_http_status(), err.get_error_code()) == (400, "InvalidSecurityToken.MismatchWithAccessKey")
+    err = server_error(client_for(fnf, (key.access_key_id, "not-the-secret")), succeeded(fnf.backend.issue(), "{}"))
+    assert err.get_error_code() == "InvalidAccessKeySecret"

@@ -233,10 +233,12 @@ def test_synth_diff_of_a_task_timeout_change_shows_the_fdl_line(capsys, base_ren
     assert "~ update alicloud:fnf/flow:Flow callback-flow-flow" in lines
     assert "        -    timeoutSeconds: 600" in lines
     assert "        +    timeoutSeconds: 900" in lines
-    assert "    ~ 1 to update" in lines
-    # nothing else changes
+    assert "    ~ 2 to update" in lines
+    # the dead-letter queue keeps a message as long as the task waits; nothing else changes
+    assert "    ~ inputs.messageRetentionPeriod: 600 => 900" in lines
     assert [ln for ln in lines if ln and ln[0] in "+~-"] == [
-        "~ update alicloud:fnf/flow:Flow callback-flow-flow"]
+        "~ update alicloud:fnf/flow:Flow callback-flow-flow",
+        "~ update alicloud:message/serviceQueue:ServiceQueue callback-topic-dead-letters"]
 
 
 def test_synth_diff_of_switching_flow_spec_updates_the_flow_and_its_grant_in_place(capsys, base_render_file):
@@ -344,7 +346,7 @@ def test_a_force_new_change_is_a_replacement_marked_with_its_order(capsys, base_
     fn = lines.index("+- replace alicloud:fc/v3Function:V3Function callback-function-function")
     assert not lines[fn + 1].startswith("    !")
     assert not any(ln.startswith("~ update ") for ln in lines)
-    assert "    +- 10 to replace" in lines
+    assert "    +- 11 to replace" in lines
 
 
 def test_a_change_the_provider_updates_in_place_stays_an_update():

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from infra import policies
 from infra.config import (
     MAX_CAUSE,
+    MAX_QUEUE_RETENTION_SECONDS,
     MAX_RETRY_ATTEMPTS,
     MAX_RETRY_INTERVAL_SECONDS,
     MAX_TASK_TIMEOUT_SECONDS,
@@ -71,6 +72,8 @@ catch_rules = st.one_of(
 def config_values(draw: st.DrawFn) -> dict:
     values = {"alicloud:region": "cn-hangzhou", full_key("topicName"): draw(topic_names),
               full_key("taskTimeoutSeconds"): draw(st.integers(1, MAX_TASK_TIMEOUT_SECONDS))}
+    if values[full_key("taskTimeoutSeconds")] > MAX_QUEUE_RETENTION_SECONDS:
+        values[full_key("deadLetterQueue")] = False  # no queue keeps a message that long
     as_json = draw(st.booleans())  # Pulumi may hand structured config over as JSON text
     for key, rules in (("taskRetry", retry_rules()), ("taskCatch", catch_rules)):
         chosen = draw(st.lists(rules, max_size=3))

@@ -26,6 +26,7 @@ from tests.mocks import (
     T_FLOW,
     T_FUNCTION,
     T_POLICY,
+    T_QUEUE,
     T_ROLE,
     T_SERVICE,
     T_SUBSCRIPTION,
@@ -71,7 +72,7 @@ def policy_documents(run: StackRun) -> list[dict]:
 
 def test_fc3_registers_exactly_the_fc3_resources(fc3: StackRun) -> None:
     assert types_of(fc3) == sorted([
-        T_V3_FUNCTION, T_V3_TRIGGER, T_TOPIC, T_SUBSCRIPTION, T_FLOW,
+        T_V3_FUNCTION, T_V3_TRIGGER, T_TOPIC, T_SUBSCRIPTION, T_QUEUE, T_FLOW,
         T_ROLE, T_ROLE, T_POLICY, T_POLICY, T_ATTACHMENT, T_ATTACHMENT,
         f"{COMPONENT}CallbackPattern", f"{COMPONENT}CallbackFunction",
         f"{COMPONENT}CallbackTopic", f"{COMPONENT}CallbackFlow",
@@ -80,7 +81,7 @@ def test_fc3_registers_exactly_the_fc3_resources(fc3: StackRun) -> None:
 
 def test_fc2_registers_service_function_and_trigger(fc2: StackRun) -> None:
     assert types_of(fc2) == sorted([
-        T_SERVICE, T_FUNCTION, T_TRIGGER, T_TOPIC, T_SUBSCRIPTION, T_FLOW,
+        T_SERVICE, T_FUNCTION, T_TRIGGER, T_TOPIC, T_SUBSCRIPTION, T_QUEUE, T_FLOW,
         T_ROLE, T_ROLE, T_POLICY, T_POLICY, T_ATTACHMENT, T_ATTACHMENT,
         f"{COMPONENT}CallbackPattern", f"{COMPONENT}CallbackFunction",
         f"{COMPONENT}CallbackTopic", f"{COMPONENT}CallbackFlow",
@@ -324,6 +325,9 @@ def test_existing_topic_gets_no_topic_resource_but_a_subscription() -> None:
     run = run_stack({"createTopic": "false", "topicName": "orders-existing"})
     assert run.of_type(T_TOPIC) == []
     subscription = run.one(T_SUBSCRIPTION)
+    # Logical names stay the component's, as with a created topic (the URNs must not change).
+    assert subscription.name == "callback-topic-subscription"
+    assert [r.name for r in run.of_type(T_QUEUE)] == ["callback-topic-dead-letters"]
     assert subscription.inputs["topicName"] == "orders-existing"
     assert subscription.inputs["endpoint"] == run.outputs["triggerUrl"]
     assert run.outputs["topicName"] == "orders-existing"
