@@ -164,6 +164,18 @@ FC2_TRIGGER_RULES = (
     _rule("fc_trigger", "config", "config", string_is_json()),
 )
 
+# resource_alicloud_message_service_queue.go: IntBetween on each number, StringInSlice
+# ("normal", "fifo") on queue_type. This package sets queue_name and
+# message_retention_period only (the dead-letter queue's retention follows the task timeout).
+MNS_QUEUE_RULES = (
+    _rule("message_service_queue", "delay_seconds", "delaySeconds", int_between(0, 604800)),
+    _rule("message_service_queue", "maximum_message_size", "maximumMessageSize", int_between(1024, 65536)),
+    _rule("message_service_queue", "message_retention_period", "messageRetentionPeriod", int_between(60, 604800)),
+    _rule("message_service_queue", "polling_wait_seconds", "pollingWaitSeconds", int_between(0, 30)),
+    _rule("message_service_queue", "queue_type", "queueType", string_in(("normal", "fifo"))),
+    _rule("message_service_queue", "visibility_timeout", "visibilityTimeout", int_between(0, 43200)),
+)
+
 # Every rule of every resource this package declares, by Pulumi type token.
 RULES_BY_TYPE: Mapping[str, tuple[Rule, ...]] = {
     "alicloud:fc/v3Function:V3Function": FCV3_FUNCTION_RULES,
@@ -173,6 +185,7 @@ RULES_BY_TYPE: Mapping[str, tuple[Rule, ...]] = {
     "alicloud:fc/trigger:Trigger": FC2_TRIGGER_RULES,
     "alicloud:message/serviceTopic:ServiceTopic": (),
     "alicloud:message/serviceSubscription:ServiceSubscription": (),
+    "alicloud:message/serviceQueue:ServiceQueue": MNS_QUEUE_RULES,
     "alicloud:ram/role:Role": (
         _rule("ram_role", "assume_role_policy_document", "assumeRolePolicyDocument", string_is_json()),
     ),

@@ -125,7 +125,9 @@ def test_the_fdl_default_is_unchanged_by_the_new_key() -> None:
 
 @pytest.mark.parametrize("project, key, fragment", [
     ({"flowSpec": "asl"}, "flowSpec", "must be one of fdl, cloudflow"),
-    ({"taskTimeoutSeconds": "604801"}, "taskTimeoutSeconds", "with flowSpec=cloudflow at most 604800"),
+    # Without the dead-letter queue, whose own retention bound would refuse it first.
+    ({"taskTimeoutSeconds": "604801", "deadLetterQueue": "false"}, "taskTimeoutSeconds",
+     "with flowSpec=cloudflow at most 604800"),
     ({"taskOutputMappings": '[{"target": "s", "source": "$local.status"},'
                             ' {"target": "t", "source": "$context.task.token"}]'},
      "taskOutputMappings[1].source", "$context paths are FDL's only"),
@@ -137,7 +139,7 @@ def test_cloudflow_config_is_refused_by_name(project, key, fragment) -> None:
 
 
 def test_the_same_values_are_fine_under_fdl() -> None:
-    s = _settings(flowSpec="fdl", taskTimeoutSeconds="604801",
+    s = _settings(flowSpec="fdl", taskTimeoutSeconds="604801", deadLetterQueue="false",
                   taskOutputMappings='[{"target": "t", "source": "$context.task.token"}]')
     validate_callback_step(yaml.safe_load(build_flow_definition(s)))
 

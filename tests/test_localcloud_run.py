@@ -278,11 +278,16 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert message in err and "\n" not in err and err.startswith("error: ")
 
 
+# A 1 ms task timeout (1 s at a time scale of 0.001) and no retry: no push can be
+# handled that fast, so no callback arrives, and the dev stack's catch takes over.
+LOST = ("--config", "taskTimeoutSeconds=1", "--config", "taskRetry=[]", "--time-scale", "0.001")
+
+
 def test_lost_callbacks_are_counted_timed_out_and_fail_the_run():
     """A task timeout far shorter than a push: no callback arrives in time. The dev
     stack's catch then ends each execution "Succeeded" with {"status": "timeout"},
     which the summary must not count as a success."""
-    result = run_cli("--input", DEMO, "--config", "taskTimeoutSeconds=1", "--executions", "6", "--json")
+    result = run_cli("--input", DEMO, *LOST, "--executions", "6", "--json")
     summary = json.loads(result.stdout)
     assert result.returncode == 1, summary
     assert summary["timed_out"] == 6 and summary["succeeded"] == 0, summary
@@ -291,7 +296,7 @@ def test_lost_callbacks_are_counted_timed_out_and_fail_the_run():
 
 
 def test_one_lost_callback_fails_the_run_even_when_a_catch_ends_it_succeeded():
-    result = run_cli("--input", DEMO, "--config", "taskTimeoutSeconds=1", "--json")
+    result = run_cli("--input", DEMO, *LOST, "--json")
     document = json.loads(result.stdout)
     assert result.returncode == 1, document
     assert (document["status"], document["ending"]) == ("Succeeded", "timed_out")
