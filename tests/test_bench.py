@@ -119,8 +119,8 @@ def test_growth_program_declares_one_pattern_per_count() -> None:
 def test_run_process_reports_the_peak_memory_of_what_it_waited_for(tmp_path: Path) -> None:
     grow = "x = bytearray(64 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])"
     small = run_process([sys.executable, "-c", "pass"], cwd=tmp_path)
-    child = run_process([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grow!r}])"],
-                        cwd=tmp_path)
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grow!r}])"
+    child = run_process([sys.executable, "-c", parent], cwd=tmp_path)
     assert child.peak_rss_kib - small.peak_rss_kib > 48 * 1024
     assert small.seconds > 0 and small.returncode == 0
 
