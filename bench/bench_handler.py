@@ -89,8 +89,8 @@ def _cold_run(probe: str, event: bytes, code_dir: Path, runtime_dir: Path,
               env: dict[str, str]) -> tuple[float, float]:
     """(import ms, first event ms) of one fresh interpreter running ``probe``."""
     program = f"import sys; sys.path[:0] = {[str(code_dir), str(runtime_dir)]!r}\n" + probe
-    ran = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", program], input=event, capture_output=True, check=False,
-                         cwd=code_dir.parent, env=env, timeout=60)
+    ran = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", program], input=event, capture_output=True,
+                         check=False, cwd=code_dir.parent, env=env, timeout=60)
     if ran.returncode != 0:
         raise RuntimeError(f"cold-start probe failed: {ran.stderr.decode(errors='replace')[-1500:]}")
     imported, handled, status, body = ran.stdout.decode().split(" ", 3)
