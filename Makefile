@@ -30,8 +30,12 @@ test: $(STAMP)
 synth: $(STAMP)
 	$(PY) -m infra.synth
 
+# Every figure of bench/RESULTS.md, side by side, as JSON. BENCH_ARGS passes options,
+# e.g. make bench BENCH_ARGS="--cdk-peer DIR" or BENCH_ARGS="synth_vs_imports --tiny".
+BENCH_ARGS ?=
+
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 # The code archive against the oldest cryptography a Function Compute runtime may
 # provide: no runtime states its version, so the floor is aliyun-python-sdk-core's

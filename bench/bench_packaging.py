@@ -25,6 +25,7 @@ from pathlib import Path
 
 import crc
 
+from bench.measure import FULL, Size, summary
 from infra.config import RUNTIMES
 from infra.packaging import CRC64_XZ, FUNCTION_DIR, build_archive, crc64_xz
 
@@ -75,7 +76,7 @@ def _best_of(rounds: int, action) -> float:
     return best
 
 
-def _runtime_dir(target: Path) -> Path:
+def runtime_dir(target: Path) -> Path:
     """Links to this environment's cryptography stack, standing in for the runtime's."""
     site = Path(metadata.distribution("cryptography").locate_file(""))
     target.mkdir()
@@ -106,7 +107,7 @@ def import_cost(archive_data: bytes) -> dict[str, float]:
         code_dir = root / "code"
         with zipfile.ZipFile(io.BytesIO(archive_data)) as opened:
             opened.extractall(code_dir)
-        probe = _PROBE.format(paths=[str(code_dir), str(_runtime_dir(root / "runtime"))],
+        probe = _PROBE.format(paths=[str(code_dir), str(runtime_dir(root / "runtime"))],
                               crypto=CRYPTOGRAPHY_IMPORTS, modules=FIRST_REPORT_IMPORTS)
         cold = _best_imports(probe, root, ["-B"])
         cached = _best_imports(probe, root, [])  # the first round writes __pycache__
@@ -115,13 +116,70 @@ def import_cost(archive_data: bytes) -> dict[str, float]:
     return results
 
 
+def naive_pip_archive_bytes(requirements: Path = FUNCTION_DIR / "requirements.txt") -> tuple[int | None, str]:
+    """Bytes of what a new user would ship instead: ``pip install -t`` of the function's
+    requirements, zipped (deflated) as it lands; (None, why) where pip cannot install."""
+    with tempfile.TemporaryDirectory() as temporary:
+        target = Path(temporary) / "naive"
+        ran = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                              "--no-compile", "--target", str(target), "-r", str(requirements)],
+                             capture_output=True, text=True, timeout=600, check=False)
+        if ran.returncode != 0:
+            return None, f"pip install -t failed (is the package index reachable?): {ran.stderr.strip()[-300:]}"
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(target.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(target).as_posix())
+        listed = sorted(p.name for p in target.iterdir() if p.name.endswith(".dist-info"))
+        return len(buffer.getvalue()), ", ".join(listed)
+
+
+def archive_vs_pip(size: Size) -> dict:
+    results: dict[str, object] = {"target": "archive bytes / naive pip -t zip <= 0.25 for every runtime"}
+    naive, what = naive_pip_archive_bytes() if size.naive_pip else (None, "not run at this size")
+    results["naive_pip_zip_bytes"] = naive
+    results["naive_pip_installed" if naive else "naive_pip_skipped"] = what
+    meets = naive is not None
+    for runtime in RUNTIMES:
+        archive = build_archive(FUNCTION_DIR, runtime)
+        row: dict[str, object] = {"archive_bytes": len(archive.data), "vendored": list(archive.vendored)}
+        if naive:
+            row["ratio"] = round(len(archive.data) / naive, 3)
+            meets = meets and row["ratio"] <= 0.25
+        results[runtime] = row
+    results["meets_target"] = meets
+    return results
+
+
+def archive_build(size: Size) -> dict:
+    """Build time of the archive: first in this process, then for the same source again."""
+    from infra import packaging
+
+    results: dict[str, object] = {}
+    for runtime in RUNTIMES:
+        packaging._BUILT.clear()
+        first = []
+        for _ in range(max(1, size.rounds // 2)):
+            packaging._BUILT.clear()
+            first.append(_best_of(1, lambda r=runtime: build_archive(FUNCTION_DIR, r)))
+        again = [_best_of(1, lambda r=runtime: build_archive(FUNCTION_DIR, r)) for _ in range(max(1, size.rounds // 2))]
+        data = build_archive(FUNCTION_DIR, runtime).data
+        results[runtime] = {"first_build_seconds": summary(first, 4), "same_source_again_seconds": summary(again, 4),
+                            "crc64_seconds": round(_best_of(1, lambda d=data: crc64_xz(d)), 4)}
+    return results
+
+
+def figures(size: Size = FULL) -> dict:
+    return {"archive_vs_pip": archive_vs_pip(size), "archive_build": archive_build(size)}
+
+
 def main() -> dict:
+    """The per-runtime detail: size, build time, import cost of the unzipped archive."""
     results: dict[str, object] = {}
     for runtime in RUNTIMES:
         archive = build_archive(FUNCTION_DIR, runtime)
         results[runtime] = {
-            "build_seconds": round(_best_of(ROUNDS, lambda r=runtime: build_archive(FUNCTION_DIR, r)), 4),
-            "crc64_seconds": round(_best_of(ROUNDS, lambda a=archive: crc64_xz(a.data)), 4),
             "archive_bytes": len(archive.data),
             "entries": len(archive.entries),
             "vendored": list(archive.vendored),

@@ -1,37 +1,194 @@
-"""Offline render of the whole stack (``infra.synth.render``): wall time per render.
+"""The offline render as a user runs it: ``python -m infra.synth``, whole process.
 
-Tests and the preview diff render several times per run; a render should stay
-around a second.
+* ``synth_vs_imports``: the render against a fresh interpreter that only
+  imports ``pulumi`` and the ``pulumi_alicloud`` modules the program uses
+  (what any Pulumi program of this pattern pays before it does anything).
+* ``synth_vs_cdk``: the render against ``cdk synth`` of the AWS CDK v2 peer
+  app of the same pattern (SNS publish with task token -> Lambda URL ->
+  SendTaskSuccess), copied to a scratch folder and set up there with
+  ``npm ci``; skipped, with a note, where npm is missing or the setup fails.
+* ``render_growth``: one program declaring 1, 10 and 50 patterns, whole process.
+
+``python -m bench.bench_synth --patterns N`` is the growth program: the dev
+stack's pattern declared N times, rendered offline; it prints the resource count.
 """
 
 from __future__ import annotations
 
-import time
+import argparse
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-from infra.synth import dumps, render
+from bench.measure import FULL, Run, Size, alternate, ratios, run_process, summary
 
-ROUNDS = 3
+ROOT = Path(__file__).resolve().parents[1]
+# The pulumi_alicloud modules the program uses (infra/*.py): the four service
+# modules and the caller-identity invoke of the package itself.
+BASELINE_IMPORTS = (
+    "import pulumi, pulumi_alicloud as alicloud; "
+    "alicloud.fc.V3Function, alicloud.fc.Function, alicloud.message.ServiceTopic, "
+    "alicloud.fnf.Flow, alicloud.ram.Role, alicloud.get_caller_identity_output"
+)
+# The peer, relative to the project root (override: --cdk-peer or MNS_BENCH_CDK_PEER).
+DEFAULT_CDK_PEER = Path("..") / "shared" / "peers" / "cdk"
+CDK_ENV = {"CDK_DISABLE_VERSION_CHECK": "true", "CDK_DISABLE_CLI_TELEMETRY": "true",
+           "AWS_EC2_METADATA_DISABLED": "true"}
+CDK_SYNTH = ("npx", "--no-install", "cdk", "synth", "--quiet", "--no-version-reporting", "--no-notices")
+
+TARGETS = {
+    "synth_vs_imports": "wall ratio <= 1.3",
+    "synth_vs_cdk": "wall ratio <= 0.07",
+    "render_growth": "50 patterns / 1 pattern <= 3; per extra pattern <= 10 ms",
+}
 
 
-def _time(overrides: tuple[str, ...]) -> tuple[float, int, int]:
-    best, size, count = float("inf"), 0, 0
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        document = render("dev", overrides)
-        best = min(best, time.perf_counter() - start)
-        size, count = len(dumps(document)), len(document["resources"])
-    return best, size, count
+def _synth() -> Run:
+    return run_process([sys.executable, "-m", "infra.synth"], cwd=ROOT)
 
 
-def main() -> dict:
-    results: dict[str, object] = {}
-    for label, overrides in (("fc3", ()), ("fc2", ("functionCompute=2.0",))):
-        seconds, size, count = _time(overrides)
-        results[label] = {"render_seconds": round(seconds, 4), "render_bytes": size, "resources": count}
-    return results
+def _imports_only() -> Run:
+    return run_process([sys.executable, "-c", BASELINE_IMPORTS], cwd=ROOT)
+
+
+def synth_vs_imports(size: Size) -> dict:
+    runs = alternate({"synth": _synth, "imports": _imports_only}, size.rounds)
+    wall = ratios([r.seconds for r in runs["synth"]], [r.seconds for r in runs["imports"]])
+    return {
+        "target": TARGETS["synth_vs_imports"],
+        "synth_seconds": summary([r.seconds for r in runs["synth"]]),
+        "imports_only_seconds": summary([r.seconds for r in runs["imports"]]),
+        "synth_peak_rss_mib": summary([r.peak_rss_kib / 1024 for r in runs["synth"]], 1),
+        "imports_only_peak_rss_mib": summary([r.peak_rss_kib / 1024 for r in runs["imports"]], 1),
+        "wall_ratio_per_round": [round(x, 3) for x in wall],
+        "wall_ratio": summary(wall),
+        "meets_target": summary(wall)["median"] <= 1.3,
+    }
+
+
+def cdk_peer_dir(given: str | None = None) -> Path:
+    text = given or os.environ.get("MNS_BENCH_CDK_PEER")
+    return Path(text) if text else (ROOT / DEFAULT_CDK_PEER)
+
+
+def _prepare_peer(peer: Path, scratch: Path) -> tuple[Path | None, str | None]:
+    """Copy the peer into ``scratch`` and ``npm ci`` there: (app dir, None) or (None, why not)."""
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("npx") is None:
+        return None, "npm is not installed on this machine: the cdk row is skipped"
+    if not (peer / "package-lock.json").is_file():
+        return None, f"no CDK peer app (package-lock.json) at {peer}: the cdk row is skipped"
+    app = scratch / "cdk"
+    shutil.copytree(peer, app, ignore=shutil.ignore_patterns("node_modules", "cdk.out"))
+    setup = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=app, capture_output=True, text=True, check=False,
+                           timeout=900)
+    if setup.returncode != 0:
+        return None, f"npm ci failed in the copied peer: {setup.stderr.strip()[-300:]}"
+    return app, None
+
+
+def synth_vs_cdk(size: Size, peer: Path | None) -> dict:
+    result: dict[str, object] = {"target": TARGETS["synth_vs_cdk"]}
+    if peer is None:
+        return {**result, "skipped": "no CDK peer given"}
+    with tempfile.TemporaryDirectory(prefix="mns-bench-cdk-") as temporary:
+        app, why_not = _prepare_peer(peer, Path(temporary))
+        if app is None:
+            return {**result, "skipped": why_not}
+        env = {**os.environ, **CDK_ENV}
+        version = subprocess.run(["node", "-p", "require('aws-cdk-lib/package.json').version"], cwd=app,
+                                 capture_output=True, text=True, check=False).stdout.strip()
+        runs = alternate({"synth": _synth, "cdk": lambda: run_process(CDK_SYNTH, cwd=app, env=env)},
+                         size.rounds)
+    wall = ratios([r.seconds for r in runs["synth"]], [r.seconds for r in runs["cdk"]])
+    memory = ratios([r.peak_rss_kib for r in runs["synth"]], [r.peak_rss_kib for r in runs["cdk"]])
+    return {
+        **result,
+        "peer": f"aws-cdk-lib {version}, `{' '.join(CDK_SYNTH)}`",
+        "synth_seconds": summary([r.seconds for r in runs["synth"]]),
+        "cdk_synth_seconds": summary([r.seconds for r in runs["cdk"]]),
+        "synth_peak_rss_mib": summary([r.peak_rss_kib / 1024 for r in runs["synth"]], 1),
+        "cdk_synth_peak_rss_mib": summary([r.peak_rss_kib / 1024 for r in runs["cdk"]], 1),
+        "wall_ratio_per_round": [round(x, 3) for x in wall],
+        "wall_ratio": summary(wall),
+        "peak_memory_ratio": summary(memory),
+        "meets_target": summary(wall)["median"] <= 0.07,
+    }
+
+
+def _growth_run(patterns: int) -> Run:
+    return run_process([sys.executable, "-m", "bench.bench_synth", "--patterns", str(patterns)], cwd=ROOT)
+
+
+def render_growth(size: Size) -> dict:
+    counts = size.patterns
+    runs = alternate({str(n): (lambda n=n: _growth_run(n)) for n in counts}, size.rounds)
+    smallest, largest = str(counts[0]), str(counts[-1])
+    growth = ratios([r.seconds for r in runs[largest]], [r.seconds for r in runs[smallest]])
+    extra = [(big.seconds - small.seconds) * 1000 / (counts[-1] - counts[0])
+             for big, small in zip(runs[largest], runs[smallest], strict=True)]
+    return {
+        "target": TARGETS["render_growth"],
+        "seconds_by_patterns": {n: summary([r.seconds for r in runs[n]]) for n in runs},
+        "growth_ratio_label": f"{largest} patterns / {smallest} pattern",
+        "growth_ratio_per_round": [round(x, 3) for x in growth],
+        "growth_ratio": summary(growth),
+        "per_extra_pattern_ms": summary(extra, 1),
+        "meets_target": summary(growth)["median"] <= 3 and summary(extra)["median"] <= 10,
+    }
+
+
+def figures(size: Size = FULL, cdk_peer: Path | None = None) -> dict:
+    return {"synth_vs_imports": synth_vs_imports(size), "synth_vs_cdk": synth_vs_cdk(size, cdk_peer),
+            "render_growth": render_growth(size)}
+
+
+# ---- the growth program: the dev stack's pattern, declared N times -----------
+
+
+def render_patterns(count: int, stack: str = "dev") -> int:
+    """Render ``count`` patterns of ``stack`` in one program; the number of resources registered."""
+    import contextvars
+
+    from infra.config import PROJECT, load_settings, settings_from_mapping
+    from infra.offline_cloud import run_offline
+    from infra.pattern import CallbackPattern
+    from infra.stack_config import read_stack_config
+
+    config = read_stack_config(stack)
+    region = settings_from_mapping(config, stack=stack).region
+
+    def program() -> None:
+        settings = load_settings()
+        for index in range(count):
+            def named(name: str, i: int = index) -> str:
+                return f"{name}-{i}"
+
+            own = dataclasses.replace(
+                settings, name_prefix=named(settings.name_prefix), topic_name=named(settings.topic_name),
+                subscription_name=named(settings.subscription_name), flow_name=named(settings.flow_name),
+                function_name=named(settings.function_name))
+            CallbackPattern(f"callback-{index}", {"settings": own})
+
+    def render() -> int:
+        monitor, _, _ = run_offline(program, project=PROJECT, stack=stack,
+                                    config={k: str(v) for k, v in config.items()}, region=region)
+        return len(monitor.registrations)
+
+    return contextvars.Context().run(render)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_synth")
+    parser.add_argument("--patterns", type=int, required=True, help="how many patterns the program declares")
+    args = parser.parse_args(argv)
+    print(render_patterns(args.patterns))
+    return 0
 
 
 if __name__ == "__main__":
-    import json
-
-    print(json.dumps(main(), indent=2, sort_keys=True))
+    sys.exit(main())

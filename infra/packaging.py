@@ -369,18 +369,28 @@ def build_archive(
     if not (source_dir / ENTRY_MODULE).is_file():
         raise PackagingError(f"{source_dir.name}/{ENTRY_MODULE} not found: the FC handler 'index.*' lives there")
     files = _source_files(source_dir)
+    own_files = dict(files)
     requirements_path = requirements if requirements is not None else source_dir / "requirements.txt"
+    search = list(sys.path if search_path is None else search_path)
+    where = _build_key(source_dir, runtime, requirements_path, search)
+    requirements_text = requirements_path.read_bytes() if requirements_path.is_file() else b""
+    built = _BUILT.get(where)
+    if built is not None and built.fingerprint == _fingerprint(own_files, requirements_text, _read(built.read)):
+        return built.archive
     wanted = read_requirements(requirements_path) if requirements_path.is_file() else []
-    closure = resolve_closure(wanted, runtime, sys.path if search_path is None else search_path)
+    closure = resolve_closure(wanted, runtime, search)
+    used: list[tuple[Path, bytes | None]] = []  # each vendored file as read for this build, and each RECORD
     for distribution in closure.vendored:
-        for name, data in _distribution_files(distribution).items():
+        vendored_files = _distribution_files(distribution)
+        for name, data in vendored_files.items():
             if name in files:
                 raise PackagingError(
                     f"{name} of {distribution.metadata['Name']} would overwrite a file of the same path"
                 )
             files[name] = data
+        used.extend(_files_used(distribution, vendored_files))
     data = zip_bytes(files)
-    return CodeArchive(
+    archive = CodeArchive(
         data=data,
         base64=base64.b64encode(data).decode("ascii"),
         crc64=str(crc64_xz(data)),
@@ -389,6 +399,92 @@ def build_archive(
         vendored=tuple(f"{normalize_name(d.metadata['Name'])}=={d.version}" for d in closure.vendored),
         provided=closure.provided,
     )
+    fingerprint = _fingerprint(own_files, requirements_text, used)
+    if fingerprint is not None:
+        _remember(where, _Built(fingerprint, tuple(path for path, _ in used), archive))
+    return archive
+
+
+# ---- archives built in this process ------------------------------------------
+# A program with many patterns, or a test suite, builds the same archive again
+# and again; zipping and checksumming it is most of a render. An archive is
+# reused only while everything its bytes come from is byte for byte what it
+# was: the function's files (listed afresh, so an added or removed file
+# counts), the requirements file, and every vendored file with its
+# distribution's RECORD; and while no distribution was installed or removed
+# on the search path (each directory's mtime). Otherwise it is built again.
+# What is remembered is what the build itself read, so a file that changes
+# while an archive is being built makes the next call build again.
+
+
+@dataclass(frozen=True)
+class _Built:
+    fingerprint: bytes  # ``_fingerprint`` of what the archive was built from
+    read: tuple[Path, ...]  # the vendored files and RECORDs it was built from, in order
+    archive: CodeArchive
+
+
+_BUILT: dict[tuple, _Built] = {}
+_BUILT_LIMIT = 8  # bounded, oldest out first: each holds the zip and its base64 text
+
+
+def _build_key(source_dir: Path, runtime: str, requirements: Path, search_path: Sequence[str]) -> tuple:
+    """Where an archive comes from: its inputs, and the state of each search-path directory."""
+    directories = []
+    for entry in search_path:
+        try:
+            directories.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            directories.append((entry, None))
+    return (str(source_dir.resolve()), runtime, str(Path(requirements).resolve()), tuple(directories))
+
+
+def _files_used(distribution: metadata.Distribution, vendored: Mapping[str, bytes]) -> list[tuple[Path, bytes | None]]:
+    """Each vendored file of ``distribution`` with the bytes the build used, then its RECORD."""
+    base = Path(distribution.locate_file(""))
+    info = sorted({name.split("/", 1)[0] for name in vendored if name.split("/", 1)[0].endswith(".dist-info")})
+    records = [base / folder / "RECORD" for folder in info]
+    return [(base / name, vendored[name]) for name in sorted(vendored)] + _read(records)
+
+
+def _read(paths: Sequence[Path]) -> list[tuple[Path, bytes | None]]:
+    """Each path with its bytes now, or None where it cannot be read."""
+    read: list[tuple[Path, bytes | None]] = []
+    for path in paths:
+        try:
+            read.append((path, path.read_bytes()))
+        except OSError:
+            read.append((path, None))
+    return read
+
+
+def _fingerprint(source: Mapping[str, bytes], requirements: bytes,
+                 vendored: Sequence[tuple[Path, bytes | None]]) -> bytes | None:
+    """SHA-256 of the function's files (paths and bytes), the requirements file's
+    bytes and each vendored file and RECORD (path and bytes; None: unreadable)."""
+    if any(data is None for _, data in vendored):
+        return None
+    digest = hashlib.sha256()
+
+    def field(value: bytes) -> None:
+        digest.update(len(value).to_bytes(8, "big"))  # length-prefixed: no two inputs run together
+        digest.update(value)
+
+    field(requirements)
+    for name in sorted(source):
+        field(name.encode())
+        field(source[name])
+    for path, data in vendored:
+        field(str(path).encode())
+        field(data)
+    return digest.digest()
+
+
+def _remember(where: tuple, built: _Built) -> None:
+    _BUILT.pop(where, None)
+    while len(_BUILT) >= _BUILT_LIMIT:
+        del _BUILT[next(iter(_BUILT))]
+    _BUILT[where] = built
 
 
 def require_entry_point(source_dir: Path, handler: str, kind: str = "handler") -> None:
