@@ -16,6 +16,8 @@ from pathlib import Path
 
 import crc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -105,6 +107,12 @@ def test_checksum_is_crc64_xz_known_answer() -> None:
     assert crc64_xz(b"print('hello')") == 4270285996107335518
     assert crc64_xz(b"123456789") == 0x995DC9BBDF1939FA
     assert crc64_xz(b"") == 0
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(st.binary(max_size=4096))
+def test_checksum_agrees_with_the_crc_library_on_any_bytes(data: bytes) -> None:
+    assert crc64_xz(data) == crc.Calculator(packaging.CRC64_XZ, optimized=True).checksum(data)
 
 
 def test_checksum_matches_the_crc_library(source: Path) -> None:
