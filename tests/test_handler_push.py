@@ -119,3 +119,15 @@ def test_bad_bodies_name_the_field(body: bytes, field: str, status: int) -> None
 def test_xml_entities_are_refused_with_a_clear_message() -> None:
     with pytest.raises(BadPush, match="DOCTYPE is refused"):
         parse_push({}, BILLION_LAUGHS)
+
+
+def test_the_token_character_rules_hold_for_every_code_point() -> None:
+    """The regexes refuse exactly what str.isspace(), C0 controls, DEL and
+    surrogates name, over all of Unicode (they replaced a per-character loop)."""
+    from mns_callback import push as push_module
+
+    for code in range(0x110000):
+        ch = chr(code)
+        blank = ch.isspace() or code < 32 or code == 127
+        assert bool(push_module._BLANK_OR_CONTROL.match(ch)) is blank, hex(code)
+        assert bool(push_module._SURROGATE.match(ch)) is (0xD800 <= code <= 0xDFFF), hex(code)
