@@ -23,6 +23,7 @@ import base64
 import binascii
 import hashlib
 import http.client
+import re
 import socket
 import ssl
 import threading
@@ -31,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from .errors import CertificateUnavailable, SignatureRejected
@@ -61,6 +63,14 @@ def certificate_url(headers: Mapping[str, str], allowed_prefixes: tuple[str, ...
     encoded = headers.get("x-mns-signing-cert-url", "").strip()
     if not encoded:
         raise SignatureRejected("x-mns-signing-cert-url header is missing")
+    return _allowed_url(encoded, allowed_prefixes)
+
+
+# MNS names the same certificate in push after push: decoding and judging its
+# URL once per header value keeps that work off the hot path. Only accepted
+# URLs are remembered (a refusal raises, and lru_cache keeps no exceptions).
+@lru_cache(maxsize=16)
+def _allowed_url(encoded: str, allowed_prefixes: tuple[str, ...]) -> str:
     try:
         url = base64.b64decode(encoded, validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -69,11 +79,14 @@ def certificate_url(headers: Mapping[str, str], allowed_prefixes: tuple[str, ...
         parts = urlsplit(url)
     except ValueError:  # e.g. "http://[" (an unclosed IPv6 host)
         raise SignatureRejected("x-mns-signing-cert-url is not a plain URL") from None
-    if parts.username or parts.password or "\\" in url or any(ord(c) <= 32 for c in url):
+    if parts.username or parts.password or "\\" in url or _BLANK_OR_CONTROL.search(url):
         raise SignatureRejected("x-mns-signing-cert-url is not a plain URL")
     if not any(url.startswith(prefix) for prefix in allowed_prefixes):
         raise SignatureRejected(f"signing certificate host {parts.hostname!r} is not an allowed MNS certificate URL")
     return url
+
+
+_BLANK_OR_CONTROL = re.compile("[\x00- ]")  # a space or any C0 control (ord <= 32)
 
 
 def check_date(headers: Mapping[str, str], now: datetime) -> None:
