@@ -38,8 +38,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from localcloud.fdl import (
     Catch,
     FailStep,
@@ -47,6 +45,7 @@ from localcloud.fdl import (
     PassStep,
     Retry,
     UnsupportedFlow,
+    load_definition,
 )
 
 ACTION = "MNS:SendMessage"
@@ -293,12 +292,7 @@ def _state(where: str, node: Any) -> TaskState | PassStep | FailStep:
 
 def parse_state_machine(text: str) -> StateMachine:
     """Parses CloudFlow YAML text; ``UnsupportedFlow`` for anything outside the subset."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise UnsupportedFlow(f"flow definition is not valid YAML ({err})") from None
-    if not isinstance(doc, Mapping):
-        raise UnsupportedFlow("flow definition: expected a mapping at the top level")
+    doc = load_definition(text)
     _keys("StateMachine", doc, {"Type", "Name", "Description", "SpecVersion", "StartAt", "States"},
           {"Type", "SpecVersion", "StartAt", "States"})
     if doc["Type"] != "StateMachine" or doc["SpecVersion"] != "v1":

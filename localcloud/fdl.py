@@ -289,14 +289,20 @@ def _step(where: str, node: Any) -> Step:
     raise UnsupportedFlow(f"{where}.type: {kind!r} steps are not supported (supported: task, pass, fail)")
 
 
-def parse_flow(text: str) -> Flow:
-    """Parses FDL YAML text into a Flow; ``UnsupportedFlow`` for anything outside the subset."""
+def load_definition(text: str) -> Mapping[str, Any]:
+    """The YAML mapping of a flow definition (either spec); ``UnsupportedFlow`` otherwise."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise UnsupportedFlow(f"flow definition is not valid YAML ({err})") from None
     if not isinstance(doc, Mapping):
         raise UnsupportedFlow("flow definition: expected a mapping at the top level")
+    return doc
+
+
+def parse_flow(text: str) -> Flow:
+    """Parses FDL YAML text into a Flow; ``UnsupportedFlow`` for anything outside the subset."""
+    doc = load_definition(text)
     _keys("flow", doc, {"version", "type", "steps"}, {"version", "type", "steps"})
     if doc["version"] != "v1" or doc["type"] != "flow":
         raise UnsupportedFlow(f"flow: expected version v1 and type flow, got "
