@@ -45,6 +45,7 @@ from localcloud.fdl import (
     PassStep,
     Retry,
     UnsupportedFlow,
+    check_keys,
     load_definition,
 )
 
@@ -155,16 +156,6 @@ class StateMachine:
 
 # --------------------------------------------------------------------------- parsing
 
-def _keys(where: str, node: Mapping[str, Any], allowed: set[str], required: set[str]) -> None:
-    for key in node:
-        if key not in allowed:
-            raise UnsupportedFlow(f"{where}: {key!r} is not supported here "
-                                  f"(supported: {', '.join(sorted(allowed))})")
-    for key in sorted(required):
-        if key not in node:
-            raise UnsupportedFlow(f"{where}: {key!r} is required")
-
-
 def _constructor(where: str, raw: Any, *, constants_only: bool = False, output: bool = False) -> tuple[Constructed, ...]:
     if not isinstance(raw, Mapping) or not raw:
         raise UnsupportedFlow(f"{where}: expected a non-empty object of fields")
@@ -219,7 +210,7 @@ def _timeout(where: str, raw: Any) -> int:
 
 
 def _task(where: str, node: Mapping[str, Any]) -> TaskState:
-    _keys(where, node, {"Type", "Name", "Description", "Action", "TaskMode", "Timeout", "Parameters",
+    check_keys(where, node, {"Type", "Name", "Description", "Action", "TaskMode", "Timeout", "Parameters",
                         "OutputConstructor", "Retry", "Catch", "End"},
           {"Action", "TaskMode", "Timeout", "Parameters", "End"})
     if node["Action"] != ACTION:
@@ -231,7 +222,7 @@ def _task(where: str, node: Mapping[str, Any]) -> TaskState:
     params = node["Parameters"]
     if not isinstance(params, Mapping):
         raise UnsupportedFlow(f"{where}.Parameters: expected an object")
-    _keys(f"{where}.Parameters", params, {"resourceArn", "message"}, {"resourceArn", "message"})
+    check_keys(f"{where}.Parameters", params, {"resourceArn", "message"}, {"resourceArn", "message"})
     arn = params["resourceArn"]
     match = _TOPIC_ARN.fullmatch(arn) if isinstance(arn, str) else None
     if not match:
@@ -240,7 +231,7 @@ def _task(where: str, node: Mapping[str, Any]) -> TaskState:
     retry = []
     for i, rule in enumerate(_rules(f"{where}.Retry", node.get("Retry"))):
         spot = f"{where}.Retry[{i}]"
-        _keys(spot, rule, {"Errors", "Description", "MaxAttempts", "IntervalSeconds", "BackoffRate",
+        check_keys(spot, rule, {"Errors", "Description", "MaxAttempts", "IntervalSeconds", "BackoffRate",
                            "MaxBackoffSeconds"}, {"Errors", "MaxAttempts", "IntervalSeconds"})
         retry.append(Retry(
             errors=_errors(f"{spot}.Errors", rule["Errors"]),
@@ -254,7 +245,7 @@ def _task(where: str, node: Mapping[str, Any]) -> TaskState:
     catch = []
     for i, rule in enumerate(_rules(f"{where}.Catch", node.get("Catch"))):
         spot = f"{where}.Catch[{i}]"
-        _keys(spot, rule, {"Errors", "Description", "Next"}, {"Errors", "Next"})
+        check_keys(spot, rule, {"Errors", "Description", "Next"}, {"Errors", "Next"})
         catch.append(Catch(_errors(f"{spot}.Errors", rule["Errors"]), str(rule["Next"])))
     output = (_constructor(f"{where}.OutputConstructor", node["OutputConstructor"], output=True)
               if node.get("OutputConstructor") is not None else ())
@@ -276,13 +267,13 @@ def _state(where: str, node: Any) -> TaskState | PassStep | FailStep:
     if kind == "Task":
         return _task(where, node)
     if kind == "Pass":
-        _keys(where, node, {"Type", "Name", "Description", "InputConstructor", "End"}, {"InputConstructor", "End"})
+        check_keys(where, node, {"Type", "Name", "Description", "InputConstructor", "End"}, {"InputConstructor", "End"})
         if node["End"] is not True:
             raise UnsupportedFlow(f"{where}.End: only End: true is supported, got {node['End']!r}")
         entries = _constructor(f"{where}.InputConstructor", node["InputConstructor"], constants_only=True)
         return PassStep(name, tuple(FdlMapping(e.target, e.value) for e in entries), end=True)
     if kind == "Fail":
-        _keys(where, node, {"Type", "Name", "Description", "Code", "Detail", "End"}, set())
+        check_keys(where, node, {"Type", "Name", "Description", "Code", "Detail", "End"}, set())
         code, detail = node.get("Code", "Fail"), node.get("Detail", "")
         if not isinstance(code, str) or not isinstance(detail, str):
             raise UnsupportedFlow(f"{where}: Code and Detail must be text")
@@ -293,7 +284,7 @@ def _state(where: str, node: Any) -> TaskState | PassStep | FailStep:
 def parse_state_machine(text: str) -> StateMachine:
     """Parses CloudFlow YAML text; ``UnsupportedFlow`` for anything outside the subset."""
     doc = load_definition(text)
-    _keys("StateMachine", doc, {"Type", "Name", "Description", "SpecVersion", "StartAt", "States"},
+    check_keys("StateMachine", doc, {"Type", "Name", "Description", "SpecVersion", "StartAt", "States"},
           {"Type", "SpecVersion", "StartAt", "States"})
     if doc["Type"] != "StateMachine" or doc["SpecVersion"] != "v1":
         raise UnsupportedFlow(f"StateMachine: expected Type StateMachine and SpecVersion v1, got "

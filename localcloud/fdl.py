@@ -145,12 +145,13 @@ class Flow:
 
 # --------------------------------------------------------------------------- parsing
 
-def _keys(where: str, node: Mapping[str, Any], allowed: set[str], required: set[str]) -> None:
+def check_keys(where: str, node: Mapping[str, Any], allowed: set[str], required: set[str]) -> None:
+    """Refuse by name a key the interpreter does not run, or a required one that is missing."""
     for key in node:
         if key not in allowed:
             raise UnsupportedFlow(f"{where}: {key!r} is not supported here "
                                   f"(supported: {', '.join(sorted(allowed))})")
-    for key in required:
+    for key in sorted(required):  # the first missing key, the same on every run
         if key not in node:
             raise UnsupportedFlow(f"{where}: {key!r} is required")
 
@@ -163,7 +164,7 @@ def _mapping_list(where: str, raw: Any, *, constants_only: bool = False) -> tupl
         spot = f"{where}[{i}]"
         if not isinstance(item, Mapping):
             raise UnsupportedFlow(f"{spot}: expected {{target, source}}")
-        _keys(spot, item, {"target", "source"}, {"target", "source"})
+        check_keys(spot, item, {"target", "source"}, {"target", "source"})
         target, source = item["target"], item["source"]
         if not isinstance(target, str) or not target or "." in target:
             raise UnsupportedFlow(f"{spot}.target: expected a plain field name, got {target!r}")
@@ -213,7 +214,7 @@ def _rules(where: str, raw: Any) -> list[Any]:
 
 
 def _task(where: str, node: Mapping[str, Any]) -> TaskStep:
-    _keys(where, node, {"type", "name", "resourceArn", "pattern", "timeoutSeconds", "inputMappings",
+    check_keys(where, node, {"type", "name", "resourceArn", "pattern", "timeoutSeconds", "inputMappings",
                         "outputMappings", "serviceParams", "retry", "catch", "end"},
           {"resourceArn", "pattern", "timeoutSeconds", "serviceParams"})
     arn = node["resourceArn"]
@@ -235,7 +236,7 @@ def _task(where: str, node: Mapping[str, Any]) -> TaskStep:
         spot = f"{where}.retry[{i}]"
         if not isinstance(rule, Mapping):
             raise UnsupportedFlow(f"{spot}: expected an object")
-        _keys(spot, rule, {"errors", "intervalSeconds", "maxAttempts", "multiplier",
+        check_keys(spot, rule, {"errors", "intervalSeconds", "maxAttempts", "multiplier",
                            "maxIntervalSeconds"}, {"errors"})
         retry.append(Retry(
             errors=_errors(f"{spot}.errors", rule["errors"]),
@@ -250,7 +251,7 @@ def _task(where: str, node: Mapping[str, Any]) -> TaskStep:
         spot = f"{where}.catch[{i}]"
         if not isinstance(rule, Mapping):
             raise UnsupportedFlow(f"{spot}: expected an object")
-        _keys(spot, rule, {"errors", "goto"}, {"errors", "goto"})
+        check_keys(spot, rule, {"errors", "goto"}, {"errors", "goto"})
         catch.append(Catch(_errors(f"{spot}.errors", rule["errors"]), str(rule["goto"])))
     return TaskStep(
         name=node["name"], topic=match.group(1), timeout_seconds=float(timeout),
@@ -277,11 +278,11 @@ def _step(where: str, node: Any) -> Step:
     if kind == "task":
         return _task(where, node)
     if kind == "pass":
-        _keys(where, node, {"type", "name", "outputMappings", "end"}, set())
+        check_keys(where, node, {"type", "name", "outputMappings", "end"}, set())
         return PassStep(name, _mapping_list(f"{where}.outputMappings", node.get("outputMappings") or [],
                                             constants_only=True), _end(where, node))
     if kind == "fail":
-        _keys(where, node, {"type", "name", "error", "cause"}, {"error"})
+        check_keys(where, node, {"type", "name", "error", "cause"}, {"error"})
         error, cause = node["error"], node.get("cause", "")
         if not isinstance(error, str) or not isinstance(cause, str):
             raise UnsupportedFlow(f"{where}: error and cause must be strings")
@@ -303,7 +304,7 @@ def load_definition(text: str) -> Mapping[str, Any]:
 def parse_flow(text: str) -> Flow:
     """Parses FDL YAML text into a Flow; ``UnsupportedFlow`` for anything outside the subset."""
     doc = load_definition(text)
-    _keys("flow", doc, {"version", "type", "steps"}, {"version", "type", "steps"})
+    check_keys("flow", doc, {"version", "type", "steps"}, {"version", "type", "steps"})
     if doc["version"] != "v1" or doc["type"] != "flow":
         raise UnsupportedFlow(f"flow: expected version v1 and type flow, got "
                               f"{doc['version']!r} / {doc['type']!r}")

@@ -48,18 +48,17 @@ def _resource_validator(rule):
     return validate
 
 
-def validate_anonymous_triggers(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    """Stack-wide: the trigger and the function it calls are separate resources."""
-    resources = [(r.resource_type, r.urn, r.props) for r in args.resources]
-    for urn, message in rules.anonymous_unverified(resources):
-        report_violation(message, urn)
+def _stack_validator(rule):
+    """A stack-wide CrossGuard validator around a pure cross-resource rule: the
+    trigger and the function it calls are separate resources."""
 
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        resources = [(r.resource_type, r.urn, r.props) for r in args.resources]
+        for urn, message in rule(resources):
+            report_violation(message, urn)
 
-def validate_topic_binding(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    """Stack-wide, like validate_anonymous_triggers."""
-    resources = [(r.resource_type, r.urn, r.props) for r in args.resources]
-    for urn, message in rules.anonymous_unbound(resources):
-        report_violation(message, urn)
+    validate.__name__ = f"validate_{rule.__name__}"
+    return validate
 
 
 POLICIES = [
@@ -95,14 +94,14 @@ POLICIES = [
         name=rules.ANONYMOUS_NEEDS_SIGNATURE,
         description="No anonymous HTTP trigger on a function whose environment turns "
         "MNS signature checks off (MNS_VERIFY_SIGNATURE=false).",
-        validate=validate_anonymous_triggers,
+        validate=_stack_validator(rules.anonymous_unverified),
         enforcement_level=MANDATORY,
     ),
     StackValidationPolicy(
         name=rules.ANONYMOUS_NEEDS_TOPIC_BINDING,
         description="No anonymous HTTP trigger on a function that is not bound to one MNS topic "
         "(MNS_TOPIC_OWNER and MNS_TOPIC_NAME): any account's topic can push a signed message.",
-        validate=validate_topic_binding,
+        validate=_stack_validator(rules.anonymous_unbound),
         enforcement_level=MANDATORY,
     ),
 ]
