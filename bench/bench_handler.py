@@ -103,10 +103,10 @@ def cold_start(size: Size) -> dict:
     sys.path.insert(0, str(ROOT))
     from bench.bench_packaging import runtime_dir
     from infra.config import RUNTIMES
-    from infra.packaging import build_archive
     from localcloud.fc_runtime import build_event
     from localcloud.fnf_api import FnFEndpoint, TokenRegistry
     from localcloud.mns_push import CertServer, Message, Subscription, build_push
+    from mns_callback_flow.packaging import build_archive
 
     results: dict[str, object] = {"target": TARGETS["cold_start"]}
     meets = True

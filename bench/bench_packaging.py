@@ -27,7 +27,7 @@ import crc
 
 from bench.measure import FULL, Size, summary
 from infra.config import RUNTIMES
-from infra.packaging import CRC64_XZ, FUNCTION_DIR, build_archive, crc64_xz
+from mns_callback_flow.packaging import CRC64_XZ, FUNCTION_DIR, build_archive, crc64_xz
 
 ROUNDS = 5
 IMPORT_ROUNDS = 5
@@ -154,7 +154,7 @@ def archive_vs_pip(size: Size) -> dict:
 
 def archive_build(size: Size) -> dict:
     """Build time of the archive: first in this process, then for the same source again."""
-    from infra import packaging
+    from mns_callback_flow import packaging
 
     results: dict[str, object] = {}
     for runtime in RUNTIMES:

@@ -16,7 +16,6 @@ stack's pattern declared N times, rendered offline; it prints the resource count
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -151,13 +150,18 @@ def figures(size: Size = FULL, cdk_peer: Path | None = None) -> dict:
 
 
 def render_patterns(count: int, stack: str = "dev") -> int:
-    """Render ``count`` patterns of ``stack`` in one program; the number of resources registered."""
+    """Render ``count`` patterns of ``stack`` in one program; the number of resources registered.
+
+    A plain loop over the library's component, as a user's program would write it: each
+    pattern gets the stack's args under its own name prefix.
+    """
     import contextvars
 
     from infra.config import PROJECT, load_settings, settings_from_mapping
     from infra.offline_cloud import run_offline
-    from infra.pattern import CallbackPattern
+    from infra.program import pattern_args
     from infra.stack_config import read_stack_config
+    from mns_callback_flow import CallbackPattern
 
     config = read_stack_config(stack)
     region = settings_from_mapping(config, stack=stack).region
@@ -165,14 +169,9 @@ def render_patterns(count: int, stack: str = "dev") -> int:
     def program() -> None:
         settings = load_settings()
         for index in range(count):
-            def named(name: str, i: int = index) -> str:
-                return f"{name}-{i}"
-
-            own = dataclasses.replace(
-                settings, name_prefix=named(settings.name_prefix), topic_name=named(settings.topic_name),
-                subscription_name=named(settings.subscription_name), flow_name=named(settings.flow_name),
-                function_name=named(settings.function_name))
-            CallbackPattern(f"callback-{index}", {"settings": own})
+            args = {**pattern_args(settings), "name_prefix": f"{settings.name_prefix}-{index}"}
+            args.pop("topic_name")  # derived from each prefix
+            CallbackPattern(f"callback-{index}", args)  # type: ignore[arg-type]
 
     def render() -> int:
         monitor, _, _ = run_offline(program, project=PROJECT, stack=stack,

@@ -32,6 +32,7 @@ from infra.stack_config import SECRET_PLACEHOLDER, secret_placeholder
 ACCOUNT_ID = "1234567890123456"
 CALLER_IDENTITY = "alicloud:index/getCallerIdentity:getCallerIdentity"
 SERVICE_TOPICS = "alicloud:message/getServiceTopics:getServiceTopics"
+REGIONS = "alicloud:index/getRegions:getRegions"
 COMPONENT_PREFIX = "mns-callback-flow:index:"
 
 
@@ -117,7 +118,17 @@ class OfflineCloud(Mocks):
             }
         if args.token == SERVICE_TOPICS:
             return self._service_topics(args.args)
+        if args.token == REGIONS:
+            return self._regions(args.args)
         raise KeyError(f"the offline cloud does not answer invoke {args.token!r}")
+
+    def _regions(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """``get_regions(current=True)``: the provider's region only (pulumi_alicloud 4.0.0
+        get_regions.py: "match only the region configured in the provider")."""
+        if not args.get("current"):
+            raise KeyError("the offline cloud answers get_regions only with current=True")
+        region = {"id": self.region, "localName": self.region, "regionId": self.region}
+        return {"current": True, "id": self.region, "ids": [self.region], "regions": [region]}
 
     def _service_topics(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """``message.get_service_topics`` filtered by ``topicName`` as the ListTopic request is."""

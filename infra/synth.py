@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import PROJECT, ConfigError, settings_from_mapping
-from infra.packaging import PackagingError
 from infra.preview_diff import DiffArgumentParser
 from infra.stack_config import PROJECT_ROOT, StackConfigError, read_stack_config
+from mns_callback_flow.packaging import PackagingError
 
 # What a user can get wrong in config or in the function's source: reported as
 # one line on stderr, never as a traceback.

@@ -1,4 +1,4 @@
-"""A pure interpreter of the CloudFlow (`Type: StateMachine`) subset that ``infra/cloudflow_definition.py`` emits.
+"""A pure interpreter of the CloudFlow (`Type: StateMachine`) subset that ``mns_callback_flow/cloudflow_definition.py`` emits.
 
 Exactly these constructs (see that module's docstring), anything else is an
 ``fdl.UnsupportedFlow`` naming where and what:

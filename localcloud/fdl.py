@@ -1,4 +1,4 @@
-"""A pure interpreter of the FDL v1 subset that ``infra/flow_definition.py`` emits.
+"""A pure interpreter of the FDL v1 subset that ``mns_callback_flow/flow_definition.py`` emits.
 
 Exactly these constructs (see that module's docstring), anything else is an
 ``UnsupportedFlow`` naming where and what:

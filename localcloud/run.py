@@ -2,7 +2,7 @@
 
 ``LocalStack(settings)`` starts, in this process: the certificate server of
 the MNS signing identity, the FnF endpoint backed by the engine running the
-flow that ``infra.flow_definition`` (or ``infra.cloudflow_definition`` under
+flow that ``mns_callback_flow.flow_definition`` (or ``mns_callback_flow.cloudflow_definition`` under
 ``flowSpec: cloudflow``) builds for these settings, the real
 handler from ``function/`` behind an FC HTTP trigger (FC 3.0 or 2.0 as the
 stack says, its environment as the stack sets it, pointed at the local
@@ -38,12 +38,7 @@ from aliyunsdkfnf.request.v20190315.GetExecutionHistoryRequest import (
 )
 from aliyunsdkfnf.request.v20190315.StartExecutionRequest import StartExecutionRequest
 
-from infra.cloudflow_definition import build_cloudflow_definition
 from infra.config import Settings
-from infra.flow_definition import build_flow_definition
-from infra.function_environment import (
-    function_environment as stack_function_environment,
-)
 from localcloud import cloudflow, fdl
 from localcloud.engine import DeployedFlow, Engine, Execution
 from localcloud.faults import FaultPlan
@@ -52,6 +47,11 @@ from localcloud.fnf_api import Credentials, FnFEndpoint
 from localcloud.mns_api import LocalQueue, MnsEndpoint, Published
 from localcloud.mns_push import CertServer, Delivery, Message, Pusher, Subscription
 from localcloud.topic import Topic
+from mns_callback_flow.cloudflow_definition import build_cloudflow_definition
+from mns_callback_flow.flow_definition import build_flow_definition
+from mns_callback_flow.function_environment import (
+    function_environment as stack_function_environment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Seconds of the cloud per second here: 0.01 turns a 600 s task timeout into
@@ -65,7 +65,7 @@ LOCAL_ACCOUNT_ID = "1234567890123456"
 
 
 def function_environment(settings: Settings, fnf_url: str, cert_prefix: str) -> dict[str, str]:
-    """The variables the stack gives the function (infra/function_environment.py), made local.
+    """The variables the stack gives the function (mns_callback_flow/function_environment.py), made local.
 
     ``FNF_ENDPOINT`` points at the local endpoint instead of the region's, and
     ``MNS_CERT_URL_PREFIXES`` admits only the local certificate server (the
@@ -101,10 +101,12 @@ class LocalStack:
         self.settings = settings
         if settings.flow_spec == "cloudflow":
             # The stack names its own account's topic; locally that account is LOCAL_ACCOUNT_ID.
-            self.definition = build_cloudflow_definition(settings, LOCAL_ACCOUNT_ID)
+            self.definition = build_cloudflow_definition(
+                settings.callback_task, flow_name=settings.flow_name, region=settings.region,
+                account_id=LOCAL_ACCOUNT_ID)
             self.flow: fdl.Flow | cloudflow.StateMachine = cloudflow.parse_state_machine(self.definition)
         else:
-            self.definition = build_flow_definition(settings)
+            self.definition = build_flow_definition(settings.callback_task)
             self.flow = fdl.parse_flow(self.definition)
         if self.flow.topics != {settings.topic_name}:
             raise fdl.UnsupportedFlow(f"the flow publishes to {sorted(self.flow.topics)}, but the "

@@ -27,7 +27,7 @@ from pulumi_policy import (
 
 _HERE = Path(__file__).resolve().parent
 # rules.py sits beside this file; the RAM document checks are shared with the
-# stack's own code in infra/policies.py, one folder up.
+# stack's own code in mns_callback_flow/policies.py, one folder up.
 for _path in (str(_HERE), str(_HERE.parent)):
     if _path not in sys.path:
         sys.path.insert(0, _path)

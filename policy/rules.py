@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from infra import cloudflow_definition as cloudflow
-from infra import flow_definition as fdl
 from infra.config import MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS as MAX_CLOUDFLOW_TIMEOUT
-from infra.policies import UNSCOPABLE_ACTIONS, wildcard_violations
+from mns_callback_flow import cloudflow_definition as cloudflow
+from mns_callback_flow import flow_definition as fdl
+from mns_callback_flow.policies import UNSCOPABLE_ACTIONS, wildcard_violations
 
 # Type tokens (docs/platform-facts.md "Type tokens"; pulumi-alicloud 4.0.0 schema).
 RAM_POLICY = "alicloud:ram/policy:Policy"
@@ -61,12 +61,12 @@ class Violation:
 # --------------------------------------------------------------------------
 # no `*` action; no `*` resource except for actions without resource scoping
 
-# infra.policies.UNSCOPABLE_ACTIONS (its sources are cited there), as the messages name them.
+# mns_callback_flow.policies.UNSCOPABLE_ACTIONS (its sources are cited there), as the messages name them.
 UNSCOPABLE_ACTIONS_TEXT = ", ".join(UNSCOPABLE_ACTIONS)
 
 
 def ram_wildcards(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
-    """Wildcards in a RAM permission policy (the check is infra.policies', shared with the stack),
+    """Wildcards in a RAM permission policy (the check is mns_callback_flow.policies', shared with the stack),
     or a System policy attached, whose document this pack cannot see.
 
     Alibaba Cloud's System policies (``AliyunMNSFullAccess``, ``AliyunFnFFullAccess``:
@@ -77,7 +77,7 @@ def ram_wildcards(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
         if str(inputs.get("policyType", "")).strip().lower() == "system":
             return [(f"attaches the System policy {inputs.get('policyName')!r}, which grants whole services. "
                      "Fix: attach a Custom policy naming only the actions and resources needed "
-                     "(infra/policies.py builds them).")]
+                     "(mns_callback_flow/policies.py builds them).")]
         return []
     if type_token != RAM_POLICY:
         return []
@@ -192,7 +192,7 @@ def callback_tokens(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
         return [
             f"Task state {state.get('Name')!r} sends to MNS and waits for a callback, but its "
             f"Parameters.message does not carry {cloudflow.TOKEN_KEY}: {cloudflow.TOKEN_EXPRESSION}. "
-            "Fix: add it (infra/cloudflow_definition.py builds such a state), or the handler can never "
+            "Fix: add it (mns_callback_flow/cloudflow_definition.py builds such a state), or the handler can never "
             "report the task."
             for state in _cloudflow_callback_states(doc)
             if str(state.get("Action", "")).startswith("MNS:") and not cloudflow.carries_token(state)
@@ -200,7 +200,7 @@ def callback_tokens(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
     return [
         f"task step {step.get('name')!r} publishes to MNS and waits for a callback, but its message does "
         f"not carry the task token ({{target: {fdl.TOKEN_TARGET}, source: {fdl.TOKEN_SOURCE}}} in "
-        "inputMappings with serviceParams.MessageBody: $). Fix: add them (infra/flow_definition.py builds "
+        "inputMappings with serviceParams.MessageBody: $). Fix: add them (mns_callback_flow/flow_definition.py builds "
         "such a step), or the handler can never report the task."
         for step in _fdl_callback_steps(doc)
         if str(step.get("resourceArn", "")).startswith("acs:mns:") and not fdl.carries_token(step)
@@ -235,15 +235,15 @@ def code_checksum(type_token: str, inputs: Mapping[str, Any]) -> list[str]:
     code = inputs if holder is None else inputs.get(holder)
     if not isinstance(code, Mapping):
         return [(f"{holder} is missing. Fix: give {holder}={{{archive}: <base64 zip>, {checksum}: "
-                "<CRC-64/XZ of the zip>} (infra/packaging.py builds both).")]
+                "<CRC-64/XZ of the zip>} (mns_callback_flow/packaging.py builds both).")]
     at = "" if holder is None else f"{holder}."
     out = []
     if _blank(code.get(archive)) and (_blank(code.get(bucket)) or _blank(code.get(key))):
         out.append(f"the function has no archive ({at}{archive}, or {at}{bucket} + {at}{key}). "
-                   f"Fix: give {at}{archive} as the zip built by infra/packaging.py.")
+                   f"Fix: give {at}{archive} as the zip built by mns_callback_flow/packaging.py.")
     if _blank(code.get(checksum)):
         out.append(f"{at}{checksum} is missing. Fix: set {at}{checksum} to the CRC-64/XZ of the zip "
-                   "as an unsigned decimal (infra/packaging.py computes it).")
+                   "as an unsigned decimal (mns_callback_flow/packaging.py computes it).")
     return out
 
 

@@ -24,8 +24,8 @@ from infra.offline_cloud import (
     Registration,
     run_offline,
 )
-from infra.pattern import CallbackPattern
 from infra.program import define_stack
+from mns_callback_flow.pattern import CallbackPattern
 
 REGION = "cn-hangzhou"
 STACK = "test"

@@ -16,8 +16,8 @@ import pytest
 from bench import __main__ as bench_main
 from bench import bench_synth
 from bench.measure import TINY, alternate, percentile, ratios, run_process, summary
-from infra import packaging
-from infra.packaging import FUNCTION_DIR, PackagingError, build_archive
+from mns_callback_flow import packaging
+from mns_callback_flow.packaging import FUNCTION_DIR, PackagingError, build_archive
 from tests.test_packaging import fake_distribution
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.cloudflow_definition import (
+from infra.config import ConfigError, full_key, settings_from_mapping
+from localcloud import cloudflow, fdl
+from mns_callback_flow.cloudflow_definition import (
     FLOW_TYPE,
     build_cloudflow_definition,
     cloudflow_definition_document,
     validate_cloudflow_definition,
 )
-from infra.config import ConfigError, full_key, settings_from_mapping
-from infra.flow_definition import FlowDefinitionError, build_flow_definition, validate_callback_step
-from localcloud import cloudflow, fdl
+from mns_callback_flow.flow_definition import FlowDefinitionError, build_flow_definition, validate_callback_step
+from tests.flow_args import cloudflow_args
 
 ACCOUNT = "1234567890123456"
 FIXTURES = json.loads(
@@ -35,7 +36,7 @@ def _settings(**project: object):
 
 
 def test_exact_text_of_the_plain_definition() -> None:
-    assert build_cloudflow_definition(_settings(taskTimeoutSeconds="600"), ACCOUNT) == (
+    assert build_cloudflow_definition(**cloudflow_args(_settings(taskTimeoutSeconds="600"), ACCOUNT)) == (
         "Type: StateMachine\n"
         "Name: demo-flow\n"
         "SpecVersion: v1\n"
@@ -67,7 +68,7 @@ RULES = {
 
 
 def test_retry_and_catch_are_translated_to_the_specs_fields() -> None:
-    doc = cloudflow_definition_document(_settings(**RULES), ACCOUNT)
+    doc = cloudflow_definition_document(**cloudflow_args(_settings(**RULES), ACCOUNT))
     task, timeout_state, fail_state, bare_fail = doc["States"]
     assert task["Timeout"] == 120
     assert task["Retry"] == [
@@ -95,7 +96,7 @@ def test_output_mappings_become_the_output_constructor_in_order() -> None:
                                      ' {"target": "code", "source": "$local.detail.code"},'
                                      ' {"target": "body", "source": "$input.messageBody"},'
                                      ' {"target": "via", "source": "mns"}]')
-    [task] = cloudflow_definition_document(s, ACCOUNT)["States"]
+    [task] = cloudflow_definition_document(**cloudflow_args(s, ACCOUNT))["States"]
     assert task["OutputConstructor"] == {"result.$": "$Output", "code.$": "$Output.detail.code",
                                          "body.$": "$Input.messageBody", "via": "mns"}
     assert list(task) == ["Type", "Name", "Action", "TaskMode", "Timeout", "Parameters", "OutputConstructor",
@@ -103,20 +104,20 @@ def test_output_mappings_become_the_output_constructor_in_order() -> None:
 
 
 def test_without_output_mappings_there_is_no_constructor_so_the_whole_output_is_the_states() -> None:
-    [task] = cloudflow_definition_document(_settings(), ACCOUNT)["States"]
+    [task] = cloudflow_definition_document(**cloudflow_args(_settings(), ACCOUNT))["States"]
     assert "OutputConstructor" not in task and "Retry" not in task and "Catch" not in task
 
 
 def test_same_input_same_bytes_and_a_change_shows() -> None:
-    first = build_cloudflow_definition(_settings(**RULES), ACCOUNT)
-    assert all(build_cloudflow_definition(_settings(**RULES), ACCOUNT) == first for _ in range(3))
-    assert build_cloudflow_definition(_settings(**{**RULES, "taskTimeoutSeconds": "121"}), ACCOUNT) != first
+    first = build_cloudflow_definition(**cloudflow_args(_settings(**RULES), ACCOUNT))
+    assert all(build_cloudflow_definition(**cloudflow_args(_settings(**RULES), ACCOUNT)) == first for _ in range(3))
+    assert build_cloudflow_definition(**cloudflow_args(_settings(**{**RULES, "taskTimeoutSeconds": "121"}), ACCOUNT)) != first
 
 
 def test_the_fdl_default_is_unchanged_by_the_new_key() -> None:
     fdl_settings = _settings(flowSpec="fdl")
     assert fdl_settings.flow_spec == "fdl"
-    assert build_flow_definition(fdl_settings).startswith("version: v1\ntype: flow\n")
+    assert build_flow_definition(fdl_settings.callback_task).startswith("version: v1\ntype: flow\n")
     assert settings_from_mapping({"alicloud:region": "cn-hangzhou"}).flow_spec == "fdl"
 
 
@@ -141,14 +142,14 @@ def test_cloudflow_config_is_refused_by_name(project, key, fragment) -> None:
 def test_the_same_values_are_fine_under_fdl() -> None:
     s = _settings(flowSpec="fdl", taskTimeoutSeconds="604801", deadLetterQueue="false",
                   taskOutputMappings='[{"target": "t", "source": "$context.task.token"}]')
-    validate_callback_step(yaml.safe_load(build_flow_definition(s)))
+    validate_callback_step(yaml.safe_load(build_flow_definition(s.callback_task)))
 
 
 # ---- the token check and the other guards ------------------------------------------------
 
 
 def _edited(change) -> dict:
-    doc = copy.deepcopy(cloudflow_definition_document(_settings(**RULES), ACCOUNT))
+    doc = copy.deepcopy(cloudflow_definition_document(**cloudflow_args(_settings(**RULES), ACCOUNT)))
     change(doc)
     return doc
 
@@ -190,7 +191,7 @@ def test_every_fixture_names_its_source() -> None:
 def test_the_builder_uses_the_documented_smq_integration() -> None:
     example = EXAMPLES["cloudflow-smq-send-message"]
     documented = yaml.safe_load(example["definition"])
-    built = cloudflow_definition_document(_settings(), ACCOUNT)
+    built = cloudflow_definition_document(**cloudflow_args(_settings(), ACCOUNT))
     assert list(built) == list(documented)  # Type, Name, SpecVersion, StartAt, States, in this order
     assert (built["Type"], built["SpecVersion"]) == (documented["Type"], documented["SpecVersion"])
     [doc_task], [task] = documented["States"], built["States"]
@@ -230,7 +231,7 @@ def test_a_documented_construct_the_builder_does_not_emit_is_refused_by_name() -
 
 def test_the_fdl_builder_matches_the_documented_wait_for_callback_step() -> None:
     [documented] = yaml.safe_load(EXAMPLES["fdl-mns-topic-wait-for-callback"]["definition"])["steps"]
-    [built] = yaml.safe_load(build_flow_definition(_settings(flowSpec="fdl")))["steps"]
+    [built] = yaml.safe_load(build_flow_definition((_settings(flowSpec="fdl")).callback_task))["steps"]
     for key in ("type", "name", "pattern"):
         assert built[key] == documented[key]
     assert built["resourceArn"] == documented["resourceArn"].replace("{topicName}", "demo-topic")

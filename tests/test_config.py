@@ -411,7 +411,7 @@ def test_each_generation_accepts_its_runtimes(function_compute: str, runtime: st
 
 def test_fc3_runtimes_are_all_in_the_providers_runtime_rule() -> None:
     from infra.config import RUNTIMES, RUNTIMES_BY_FC
-    from infra.provider_limits import FCV3_RUNTIMES
+    from mns_callback_flow.provider_limits import FCV3_RUNTIMES
 
     assert set(RUNTIMES_BY_FC["3.0"]) <= set(FCV3_RUNTIMES)
     assert set(RUNTIMES) == set(RUNTIMES_BY_FC["3.0"]) | set(RUNTIMES_BY_FC["2.0"])
@@ -471,7 +471,8 @@ def test_cpu_applies_to_fc3_only() -> None:
 
 def test_config_bounds_stay_inside_the_providers_rules() -> None:
     # The config refuses first: each of its ranges lies within the provider's.
-    from infra import config, provider_limits
+    from infra import config
+    from mns_callback_flow import limits, provider_limits
 
     low, high = provider_limits.FCV3_MEMORY_RANGE
     assert low <= config.MIN_MEMORY_MB and config.MAX_MEMORY_MB <= high
@@ -479,13 +480,13 @@ def test_config_bounds_stay_inside_the_providers_rules() -> None:
         <= provider_limits.FC2_MEMORY_RANGE[1]
     low, high = provider_limits.FCV3_TIMEOUT_RANGE
     assert low <= config.MNS_ANSWER_BUDGET_SECONDS + 1 and config.MAX_FUNCTION_TIMEOUT_SECONDS <= high
-    assert (config.vcpu(config.MIN_CPU_STEPS), config.vcpu(config.MAX_CPU_STEPS)) == provider_limits.FCV3_CPU_RANGE
+    assert (config.vcpu(limits.MIN_CPU_STEPS), config.vcpu(limits.MAX_CPU_STEPS)) == provider_limits.FCV3_CPU_RANGE
 
 
 def test_names_derived_from_the_longest_prefix_pass_the_provider_rules() -> None:
     import re
 
-    from infra import provider_limits
+    from mns_callback_flow import provider_limits
 
     s = settings(namePrefix="P" + "x-" * 19 + "z")  # 40 characters, the longest the prefix rule allows
     assert len(s.name_prefix) == 40

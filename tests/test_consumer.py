@@ -109,7 +109,7 @@ def test_program_reads_the_stack_reference_and_grants_what_works():
 
 
 def test_the_policy_passes_the_pattern_policy_pack_check():
-    from infra.policies import UNSCOPABLE_ACTIONS, wildcard_violations
+    from mns_callback_flow.policies import UNSCOPABLE_ACTIONS, wildcard_violations
 
     monitor, _ = _run_program(PATTERN_OUTPUTS, {"patternStack": "acme/mns-callback-flow/dev"})
     document = monitor.one("alicloud:ram/policy:Policy").inputs["policyDocument"]

@@ -11,12 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infra.config import CatchRule, OutputMapping, RetryRule, full_key, settings_from_mapping
-from infra.flow_definition import (
+from mns_callback_flow.flow_definition import (
     FlowDefinitionError,
     build_flow_definition,
     flow_definition_document,
     validate_callback_step,
 )
+from mns_callback_flow.task import CallbackTask
 
 # The console sample's step (docs/design.md): it keeps only `status` of the reported Output.
 DESIGN_STEP = {
@@ -39,13 +40,13 @@ DEFAULT_STEP = {key: value for key, value in DESIGN_STEP.items() if key != "outp
 
 
 def test_plain_definition_is_the_design_step_without_output_mappings() -> None:
-    text = build_flow_definition(topic_name="demo-topic", task_timeout_seconds=600)
+    text = build_flow_definition(CallbackTask(topic_name="demo-topic", timeout_seconds=600))
     assert yaml.safe_load(text) == {"version": "v1", "type": "flow", "steps": [DEFAULT_STEP]}
     assert "outputMappings" not in text
 
 
 def test_exact_text() -> None:
-    text = build_flow_definition(topic_name="demo-topic", task_timeout_seconds=600)
+    text = build_flow_definition(CallbackTask(topic_name="demo-topic", timeout_seconds=600))
     assert text == (
         "version: v1\n"
         "type: flow\n"
@@ -82,7 +83,7 @@ RULES = {
 
 
 def test_retry_and_catch_from_settings() -> None:
-    doc = yaml.safe_load(build_flow_definition(_settings(**RULES)))
+    doc = yaml.safe_load(build_flow_definition((_settings(**RULES)).callback_task))
     task, timeout_step, fail_step, bare_fail = doc["steps"]
     assert task["timeoutSeconds"] == 120
     assert task["retry"] == [{"errors": ["FC.ResourceThrottled", "FnF.ALL"], "intervalSeconds": 2,
@@ -107,7 +108,7 @@ def test_configured_output_mappings_are_emitted_in_order_before_service_params()
                                      ' {"target": "code", "source": "$local.detail.code"},'
                                      ' {"target": "body", "source": "$input.messageBody"},'
                                      ' {"target": "via", "source": "mns"}]')
-    [task] = flow_definition_document(s)["steps"]
+    [task] = flow_definition_document(s.callback_task)["steps"]
     assert task["outputMappings"] == [
         {"target": "result", "source": "$local"},
         {"target": "code", "source": "$local.detail.code"},
@@ -116,74 +117,74 @@ def test_configured_output_mappings_are_emitted_in_order_before_service_params()
     ]
     assert list(task) == ["type", "name", "resourceArn", "pattern", "timeoutSeconds", "inputMappings",
                           "outputMappings", "serviceParams"]
-    validate_callback_step(flow_definition_document(s))
+    validate_callback_step(flow_definition_document(s.callback_task))
 
 
 def test_a_status_mapping_gives_back_the_console_samples_step() -> None:
     s = _settings(taskTimeoutSeconds="600", taskOutputMappings='[{"target": "status", "source": "$local.status"}]')
-    assert flow_definition_document(s)["steps"] == [DESIGN_STEP]
-    assert build_flow_definition(s) == build_flow_definition(
-        topic_name="demo-topic", task_timeout_seconds=600,
-        task_output_mappings=[OutputMapping("status", "$local.status")])
+    assert flow_definition_document(s.callback_task)["steps"] == [DESIGN_STEP]
+    assert build_flow_definition(s.callback_task) == build_flow_definition(CallbackTask(
+        topic_name="demo-topic", timeout_seconds=600,
+        output_mappings=[OutputMapping("status", "$local.status")]))
 
 
 def test_catch_status_steps_keep_their_constant_output_whatever_the_task_maps() -> None:
     s = _settings(taskCatch='[{"errors": ["FnF.TaskTimeout"], "status": "timeout"}]',
                   taskOutputMappings='[{"target": "echo", "source": "$local.echo"}]')
-    task, caught = flow_definition_document(s)["steps"]
+    task, caught = flow_definition_document(s.callback_task)["steps"]
     assert task["outputMappings"] == [{"target": "echo", "source": "$local.echo"}]
     assert caught["outputMappings"] == [{"target": "status", "source": "timeout"}]
 
 
 def test_status_that_looks_like_a_number_stays_a_string() -> None:
-    doc = yaml.safe_load(build_flow_definition(_settings(taskCatch='[{"errors": ["FnF.ALL"], "status": "404"}]')))
+    doc = yaml.safe_load(build_flow_definition((_settings(taskCatch='[{"errors": ["FnF.ALL"], "status": "404"}]')).callback_task))
     assert doc["steps"][1]["outputMappings"][0]["source"] == "404"
 
 
 def test_without_catch_there_is_no_end_and_one_step() -> None:
-    doc = flow_definition_document(_settings())
+    doc = flow_definition_document((_settings()).callback_task)
     assert len(doc["steps"]) == 1 and "end" not in doc["steps"][0] and "catch" not in doc["steps"][0]
 
 
 def test_same_input_same_bytes() -> None:
-    first = build_flow_definition(_settings(**RULES))
+    first = build_flow_definition((_settings(**RULES)).callback_task)
     for _ in range(3):
-        assert build_flow_definition(_settings(**RULES)) == first
-    assert first.encode("utf-8") == build_flow_definition(_settings(**RULES)).encode("utf-8")
+        assert build_flow_definition((_settings(**RULES)).callback_task) == first
+    assert first.encode("utf-8") == build_flow_definition((_settings(**RULES)).callback_task).encode("utf-8")
 
 
-def test_settings_and_keywords_agree() -> None:
+def test_the_settings_task_is_the_configured_task() -> None:
     s = _settings(**RULES)
-    assert build_flow_definition(s) == build_flow_definition(
-        topic_name=s.topic_name, task_timeout_seconds=s.task_timeout_seconds,
-        task_retry=s.task_retry, task_catch=s.task_catch,
-    )
-    with pytest.raises(TypeError):
-        build_flow_definition(s, topic_name="other")
-    with pytest.raises(TypeError):
-        build_flow_definition(s, task_output_mappings=[OutputMapping("a", "$local.a")])
+    assert build_flow_definition(s.callback_task) == build_flow_definition(CallbackTask(
+        topic_name=s.topic_name, timeout_seconds=s.task_timeout_seconds,
+        retry=s.task_retry, catch=s.task_catch,
+    ))
+    assert build_flow_definition(s.callback_task) != build_flow_definition(CallbackTask(
+        topic_name=s.topic_name, timeout_seconds=s.task_timeout_seconds, retry=s.task_retry, catch=s.task_catch,
+        output_mappings=(OutputMapping("a", "$local.a"),),
+    ))
 
 
 def test_long_cause_is_not_wrapped() -> None:
     cause = "word " * 300
-    text = build_flow_definition(topic_name="t", task_timeout_seconds=5,
-                                 task_catch=[CatchRule(("FnF.ALL",), fail_error="E", fail_cause=cause.strip())])
+    text = build_flow_definition(CallbackTask(topic_name="t", timeout_seconds=5,
+                                 catch=[CatchRule(("FnF.ALL",), fail_error="E", fail_cause=cause.strip())]))
     assert yaml.safe_load(text)["steps"][1]["cause"] == cause.strip()
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"topic_name": "", "task_timeout_seconds": 5}, "topic_name"),
-    ({"topic_name": "t", "task_timeout_seconds": 0}, "task_timeout_seconds"),
-    ({"topic_name": "t", "task_timeout_seconds": True}, "task_timeout_seconds"),
-    ({"topic_name": "t"}, "task_timeout_seconds"),
+    ({"topic_name": "", "timeout_seconds": 5}, "topic_name"),
+    ({"topic_name": "t", "timeout_seconds": 0}, "timeout_seconds"),
+    ({"topic_name": "t", "timeout_seconds": True}, "timeout_seconds"),
+    ({"topic_name": "t", "timeout_seconds": None}, "timeout_seconds"),
 ])
 def test_bad_builder_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(FlowDefinitionError, match=message):
-        build_flow_definition(**kwargs)
+        build_flow_definition(CallbackTask(**kwargs))
 
 
 def test_retry_rule_defaults_are_written_out() -> None:
-    doc = flow_definition_document(topic_name="t", task_timeout_seconds=5, task_retry=[RetryRule(("FnF.ALL",))])
+    doc = flow_definition_document(CallbackTask(topic_name="t", timeout_seconds=5, retry=[RetryRule(("FnF.ALL",))]))
     assert doc["steps"][0]["retry"] == [{"errors": ["FnF.ALL"], "intervalSeconds": 1, "maxAttempts": 3,
                                          "multiplier": 2}]
 
@@ -297,7 +298,7 @@ def test_any_accepted_output_mappings_read_back_and_run_locally(targets: list, d
 
     raw = [{"target": target, "source": data.draw(_source)} for target in targets]
     s = _settings(taskOutputMappings=json.dumps(raw))
-    text = build_flow_definition(s)
+    text = build_flow_definition(s.callback_task)
     [task] = yaml.safe_load(text)["steps"]
     assert task.get("outputMappings", []) == raw
     parsed = fdl.parse_flow(text).steps[0]

@@ -1,4 +1,4 @@
-"""The CloudFlow interpreter runs exactly what infra/cloudflow_definition.py emits, and refuses the rest by name."""
+"""The CloudFlow interpreter runs exactly what mns_callback_flow/cloudflow_definition.py emits, and refuses the rest by name."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import json
 import pytest
 import yaml
 
-from infra.cloudflow_definition import build_cloudflow_definition
 from infra.config import full_key, settings_from_mapping
 from localcloud import cloudflow, fdl
+from mns_callback_flow.cloudflow_definition import build_cloudflow_definition
+from tests.flow_args import cloudflow_args
 
 ACCOUNT = "1234567890123456"
 
@@ -18,7 +19,7 @@ def emitted(**project: str) -> str:
     values = {"alicloud:region": "cn-hangzhou", full_key("topicName"): "cb-topic",
               full_key("flowSpec"): "cloudflow", full_key("taskTimeoutSeconds"): "30"}
     values.update({full_key(k): v for k, v in project.items()})
-    return build_cloudflow_definition(settings_from_mapping(values), ACCOUNT)
+    return build_cloudflow_definition(**cloudflow_args(settings_from_mapping(values), ACCOUNT))
 
 
 CONTEXT = {"task": {"token": "T0K"}, "execution": {"name": "run-1", "flowName": "f"},

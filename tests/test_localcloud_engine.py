@@ -8,10 +8,11 @@ import threading
 import pytest
 
 from infra.config import CatchRule, RetryRule
-from infra.flow_definition import build_flow_definition
 from localcloud import fdl
 from localcloud.engine import DeployedFlow, Engine
 from localcloud.fnf_api import FnFError
+from mns_callback_flow.flow_definition import build_flow_definition
+from mns_callback_flow.task import CallbackTask
 
 
 class Published:
@@ -29,8 +30,8 @@ class Published:
 
 
 def engine_for(published: Published, **kwargs) -> Engine:
-    text = build_flow_definition(topic_name="t", task_timeout_seconds=kwargs.pop("timeout", 60),
-                                 **kwargs)
+    text = build_flow_definition(CallbackTask(topic_name="t", timeout_seconds=kwargs.pop("timeout", 60),
+                                 **kwargs))
     return Engine([DeployedFlow("f", text, fdl.parse_flow(text))], published, time_scale=0.001)
 
 
@@ -97,8 +98,8 @@ def test_history_pages_with_next_token():
 
 def test_failed_report_is_retried_then_caught():
     published = Published()
-    engine = engine_for(published, task_retry=[RetryRule(("Work.Busy",), max_attempts=1)],
-                        task_catch=[CatchRule(("FnF.ALL",), fail_error="Gave.Up", fail_cause="c")])
+    engine = engine_for(published, retry=[RetryRule(("Work.Busy",), max_attempts=1)],
+                        catch=[CatchRule(("FnF.ALL",), fail_error="Gave.Up", fail_cause="c")])
     try:
         engine.start_execution("f", "e", "{}", None)
         first = published.next_token()

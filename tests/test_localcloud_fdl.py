@@ -1,4 +1,4 @@
-"""The FDL interpreter runs exactly what infra/flow_definition.py emits, and refuses the rest."""
+"""The FDL interpreter runs exactly what mns_callback_flow/flow_definition.py emits, and refuses the rest."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import pytest
 import yaml
 
 from infra.config import CatchRule, OutputMapping, RetryRule
-from infra.flow_definition import build_flow_definition
 from localcloud import fdl
+from mns_callback_flow.flow_definition import build_flow_definition
+from mns_callback_flow.task import CallbackTask
 
 
 def emitted(**kwargs) -> str:
+    """The FDL text the builder emits for these CallbackTask fields (defaults: cb-topic, 30 s)."""
     kwargs.setdefault("topic_name", "cb-topic")
-    kwargs.setdefault("task_timeout_seconds", 30)
-    return build_flow_definition(**kwargs)
+    kwargs.setdefault("timeout_seconds", 30)
+    return build_flow_definition(CallbackTask(**kwargs))
 
 
 def test_the_plain_definition_parses_and_maps_like_fnf():
@@ -32,7 +34,7 @@ def test_the_plain_definition_parses_and_maps_like_fnf():
 
 
 def test_configured_output_mappings_pick_paths_whole_local_step_input_and_constants():
-    text = emitted(task_output_mappings=[
+    text = emitted(output_mappings=[
         OutputMapping("status", "$local.status"), OutputMapping("code", "$local.detail.code"),
         OutputMapping("missing", "$local.nope.deeper"), OutputMapping("result", "$local"),
         OutputMapping("token", "$input.taskToken"), OutputMapping("extra", "$input.extra"),
@@ -47,16 +49,16 @@ def test_configured_output_mappings_pick_paths_whole_local_step_input_and_consta
 
 
 def test_the_console_samples_status_mapping_keeps_only_status():
-    [task] = fdl.parse_flow(emitted(task_output_mappings=[OutputMapping("status", "$local.status")])).steps
+    [task] = fdl.parse_flow(emitted(output_mappings=[OutputMapping("status", "$local.status")])).steps
     assert fdl.task_output(task, {}, {"status": "success", "echo": "x"}, {}) == {"status": "success"}
 
 
 def test_retry_and_catch_steps_from_the_stack_config():
     text = emitted(
-        task_retry=[RetryRule(("FnF.TaskTimeout",), interval_seconds=2, max_attempts=2, multiplier=3,
+        retry=[RetryRule(("FnF.TaskTimeout",), interval_seconds=2, max_attempts=2, multiplier=3,
                               max_interval_seconds=5),
                     RetryRule(("FnF.ALL",), max_attempts=1)],
-        task_catch=[CatchRule(("FnF.TaskTimeout",), status="timeout"),
+        catch=[CatchRule(("FnF.TaskTimeout",), status="timeout"),
                     CatchRule(("FnF.ALL",), fail_error="Callback.Failed", fail_cause="see logs")])
     flow = fdl.parse_flow(text)
     task, caught, failed = flow.steps
@@ -82,7 +84,7 @@ def test_resolve_paths_and_constants():
 
 
 def _edited(change) -> str:
-    doc = yaml.safe_load(emitted(task_catch=[CatchRule(("FnF.ALL",), status="x")]))
+    doc = yaml.safe_load(emitted(catch=[CatchRule(("FnF.ALL",), status="x")]))
     change(doc)
     return yaml.safe_dump(doc)
 

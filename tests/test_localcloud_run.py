@@ -330,7 +330,7 @@ def test_cli_unsupported_flow_definition_is_exit_2(monkeypatch, capsys):
 def test_cli_unsupported_cloudflow_definition_is_exit_2(monkeypatch, capsys):
     import localcloud.run as run_module
 
-    monkeypatch.setattr(run_module, "build_cloudflow_definition", lambda s, account: (
+    monkeypatch.setattr(run_module, "build_cloudflow_definition", lambda *args, **kwargs: (
         "Type: StateMachine\nSpecVersion: v1\nStartAt: w\nStates:\n  - Type: Wait\n    Name: w\n"
         "    Seconds: 1\n    End: true\n"))
     assert cli.main(["run", "--input", DEMO, "--config", "flowSpec=cloudflow"]) == 2

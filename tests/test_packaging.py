@@ -21,18 +21,18 @@ from hypothesis import strategies as st
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from infra import packaging
 from infra.config import RUNTIMES
-from infra.packaging import (
+from localcloud.fc_runtime import build_event
+from localcloud.fnf_api import FnFEndpoint, Report, TokenRegistry
+from localcloud.mns_push import CertServer, Message, Subscription, build_push
+from mns_callback_flow import packaging
+from mns_callback_flow.packaging import (
     PackagingError,
     build_archive,
     crc64_xz,
     require_entry_point,
     write_archive,
 )
-from localcloud.fc_runtime import build_event
-from localcloud.fnf_api import FnFEndpoint, Report, TokenRegistry
-from localcloud.mns_push import CertServer, Message, Subscription, build_push
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_PACKAGES = Path(packaging.metadata.distribution("aliyun-python-sdk-core").locate_file(""))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.policies import (
+from mns_callback_flow.policies import (
     CALLER_ACTIONS,
     REPORT_ACTIONS,
     UNSCOPABLE_ACTIONS,

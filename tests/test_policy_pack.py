@@ -102,7 +102,7 @@ def test_wildcard_resource_on_a_scopable_action_is_caught():
 
 
 def test_wildcard_resource_is_allowed_for_the_unscopable_actions_only():
-    from infra.policies import UNSCOPABLE_ACTIONS
+    from mns_callback_flow.policies import UNSCOPABLE_ACTIONS
 
     render = default_render()
     res = _publish_policy(render)
@@ -129,7 +129,7 @@ def test_wildcard_resource_on_an_unlisted_action_is_caught(action):
 
 
 def test_the_wildcard_rule_describes_the_documented_list():
-    from infra.policies import UNSCOPABLE_ACTIONS
+    from mns_callback_flow.policies import UNSCOPABLE_ACTIONS
 
     [policy] = [p for p in PACK.POLICIES if p.name == rules.NO_WILDCARD_RAM]
     assert all(action in policy.description for action in UNSCOPABLE_ACTIONS)
@@ -341,7 +341,7 @@ def test_code_without_archive_is_caught():
     assert "no archive" in message
     assert rules.code_checksum(rules.FC2_FUNCTION, {"filename": "a.zip"}) == [
         ("codeChecksum is missing. Fix: set codeChecksum to the CRC-64/XZ of the zip "
-        "as an unsigned decimal (infra/packaging.py computes it).")]
+        "as an unsigned decimal (mns_callback_flow/packaging.py computes it).")]
 
 
 # ---- the pack itself, through pulumi_policy's own argument classes ----------

@@ -17,16 +17,17 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_properties_infra import PROPERTY, _paths, _replaced, catch_rules, retry_rules, topic_names, yaml_trees
 
-from infra import policies
-from infra.cloudflow_definition import (
+from infra.config import MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS, full_key, settings_from_mapping
+from localcloud import cloudflow, fdl
+from mns_callback_flow import policies
+from mns_callback_flow.cloudflow_definition import (
     FlowDefinitionError,
     build_cloudflow_definition,
     cloudflow_definition_document,
     validate_cloudflow_definition,
 )
-from infra.config import MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS, full_key, settings_from_mapping
-from localcloud import cloudflow, fdl
 from policy import rules
+from tests.flow_args import cloudflow_args
 
 ACCOUNT = "1234567890123456"
 
@@ -62,10 +63,10 @@ def _catching(status: str) -> dict:
 @example(values=_catching("done\u2028now\u2029"))
 def test_every_accepted_setting_gives_a_stable_valid_state_machine_the_interpreter_runs(values: dict) -> None:
     settings_ = settings_from_mapping(values)
-    text = build_cloudflow_definition(settings_, ACCOUNT)
-    assert build_cloudflow_definition(settings_from_mapping(values), ACCOUNT) == text
+    text = build_cloudflow_definition(**cloudflow_args(settings_, ACCOUNT))
+    assert build_cloudflow_definition(**cloudflow_args(settings_from_mapping(values), ACCOUNT)) == text
     document = yaml.safe_load(text)
-    assert document == cloudflow_definition_document(settings_, ACCOUNT)
+    assert document == cloudflow_definition_document(**cloudflow_args(settings_, ACCOUNT))
     validate_cloudflow_definition(document)
     inputs = {"definition": text}
     assert rules.callback_timeouts(rules.FNF_FLOW, inputs) == rules.callback_tokens(rules.FNF_FLOW, inputs) == []
@@ -107,13 +108,13 @@ def test_every_accepted_setting_gives_a_stable_valid_state_machine_the_interpret
             assert output[mapping.target] == mapping.source
 
 
-SAMPLE = cloudflow_definition_document(settings_from_mapping({
+SAMPLE = cloudflow_definition_document(**cloudflow_args(settings_from_mapping({
     "alicloud:region": "cn-hangzhou", full_key("topicName"): "orders", full_key("taskTimeoutSeconds"): 60,
     full_key("flowSpec"): "cloudflow",
     full_key("taskRetry"): [{"errors": ["FnF.TaskTimeout"], "maxIntervalSeconds": 9}],
     full_key("taskCatch"): [{"errors": ["A"], "status": "gave up"}, {"errors": ["FnF.ALL"], "fail": {"error": "E"}}],
     full_key("taskOutputMappings"): [{"target": "s", "source": "$local.status"}],
-}), ACCOUNT)
+}), ACCOUNT))
 
 
 @settings(PROPERTY, max_examples=150)

@@ -16,12 +16,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from infra import policies
 from infra.config import (
-    MAX_CAUSE,
     MAX_QUEUE_RETENTION_SECONDS,
-    MAX_RETRY_ATTEMPTS,
-    MAX_RETRY_INTERVAL_SECONDS,
     MAX_TASK_TIMEOUT_SECONDS,
     PROJECT,
     PROJECT_KEYS,
@@ -29,8 +25,10 @@ from infra.config import (
     full_key,
     settings_from_mapping,
 )
-from infra.flow_definition import build_flow_definition, flow_definition_document, validate_callback_step
 from localcloud import fdl
+from mns_callback_flow import policies
+from mns_callback_flow.flow_definition import build_flow_definition, flow_definition_document, validate_callback_step
+from mns_callback_flow.limits import MAX_CAUSE, MAX_RETRY_ATTEMPTS, MAX_RETRY_INTERVAL_SECONDS
 
 PROPERTY = settings(max_examples=100, derandomize=True, database=None, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -96,12 +94,12 @@ def _catching(status: str) -> dict:
 @example(values=_catching("a\r\nb"))
 def test_every_accepted_setting_gives_a_stable_valid_definition_the_interpreter_runs(values: dict) -> None:
     settings_ = settings_from_mapping(values)
-    text = build_flow_definition(settings_)
+    text = build_flow_definition(settings_.callback_task)
     # Byte-stable: again, and from settings parsed again from the same config.
-    assert build_flow_definition(settings_from_mapping(values)) == text
+    assert build_flow_definition((settings_from_mapping(values)).callback_task) == text
     assert text.endswith("\n") and "\t" not in text
     document = yaml.safe_load(text)
-    assert document == flow_definition_document(settings_)  # the text says exactly what was built
+    assert document == flow_definition_document(settings_.callback_task)  # the text says exactly what was built
     validate_callback_step(document)
 
     flow = fdl.parse_flow(text)
@@ -237,11 +235,11 @@ yaml_trees = st.recursive(yaml_leaves, lambda inner: st.one_of(
     st.lists(inner, max_size=3),
     st.dictionaries(st.sampled_from(["steps", "name", "type", "errors", "goto", "target", "source", "x"]),
                     inner, max_size=3)), max_leaves=8)
-SAMPLE_DOCUMENT = flow_definition_document(settings_from_mapping({
+SAMPLE_DOCUMENT = flow_definition_document((settings_from_mapping({
     "alicloud:region": "cn-hangzhou", full_key("topicName"): "orders", full_key("taskTimeoutSeconds"): 60,
     full_key("taskRetry"): [{"errors": ["FnF.TaskTimeout"], "maxIntervalSeconds": 9}],
     full_key("taskCatch"): [{"errors": ["A"], "status": "gave up"}, {"errors": ["FnF.ALL"], "fail": {"error": "E"}}],
-}))
+})).callback_task)
 SAMPLE_PATHS = _paths(SAMPLE_DOCUMENT)
 
 
@@ -253,7 +251,7 @@ SAMPLE_PATHS = _paths(SAMPLE_DOCUMENT)
 @example(where=("steps", 1, "name"), value={"x": None})
 @example(where=("steps", 0, "branches"), value=3)
 def test_a_hand_edited_definition_is_accepted_or_refused_with_a_reason(where: tuple, value: object) -> None:
-    from infra.flow_definition import FlowDefinitionError
+    from mns_callback_flow.flow_definition import FlowDefinitionError
     document = _replaced(SAMPLE_DOCUMENT, where, value)
     try:
         validate_callback_step(document)
@@ -269,7 +267,7 @@ def test_a_hand_edited_definition_is_accepted_or_refused_with_a_reason(where: tu
 @given(timeout=st.one_of(st.integers(-5, 5), st.booleans(), st.floats(allow_nan=False), st.text(max_size=3),
                          st.none(), st.integers(1, MAX_TASK_TIMEOUT_SECONDS)))
 def test_a_callback_step_needs_a_positive_integer_timeout(timeout: object) -> None:
-    from infra.flow_definition import FlowDefinitionError
+    from mns_callback_flow.flow_definition import FlowDefinitionError
     document = _replaced(SAMPLE_DOCUMENT, ("steps", 0, "timeoutSeconds"), timeout)
     if type(timeout) is int and timeout >= 1:
         validate_callback_step(document)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra import provider_limits
-from infra.provider_limits import refusals
+from mns_callback_flow import provider_limits
+from mns_callback_flow.provider_limits import refusals
 
 V3 = "alicloud:fc/v3Function:V3Function"
 

@@ -14,11 +14,12 @@ import pulumi
 import pytest
 import yaml
 
-from infra.callback_function import CallbackFunction
 from infra.config import ConfigError
 from infra.offline_cloud import ACCOUNT_ID, OfflineCloud, RecordingMonitor, run_offline
-from infra.packaging import PROJECT_DIR, PackagingError, crc64_xz
-from infra.policies import REPORT_ACTIONS, wildcard_violations
+from mns_callback_flow.callback_function import CallbackFunction
+from mns_callback_flow.errors import InvalidArgument
+from mns_callback_flow.packaging import PackagingError, crc64_xz
+from mns_callback_flow.policies import REPORT_ACTIONS, wildcard_violations
 from tests.mocks import (
     COMPONENT,
     REGION,
@@ -132,7 +133,7 @@ def test_fc2_service_function_trigger_inputs(fc2: StackRun) -> None:
     assert function["service"] == service["name"] and function["name"] == "mns-callback-test-callback"
     assert function["handler"] == "index.wsgi_handler"
     assert function["environmentVariables"]["FNF_ENDPOINT"] == f"https://{REGION}.fnf.aliyuncs.com"
-    archive = PROJECT_DIR / function["filename"]
+    archive = Path(function["filename"])  # relative to the working directory, as Pulumi runs it
     assert not Path(function["filename"]).is_absolute() and function["filename"].startswith("build/")
     assert function["codeChecksum"] == str(crc64_xz(archive.read_bytes()))
     assert trigger == {
@@ -449,7 +450,7 @@ def test_function_component_packages_the_given_source(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("function_compute", "error"),
-    [("1.0", "function_compute must be '3.0' or '2.0'"), ("2.0", "defines no top-level 'wsgi_handler'")],
+    [("1.0", "function_compute='1.0': expected '3.0' or '2.0'"), ("2.0", "defines no top-level 'wsgi_handler'")],
 )
 def test_function_component_refuses_before_registering(function_compute: str, error: str, tmp_path: Path) -> None:
     (tmp_path / "index.py").write_text("def handler(event, context):\n    return 'ok'\n")
@@ -496,7 +497,7 @@ def test_cpu_out_of_ratio_fails_before_anything_is_registered() -> None:
     {"runtime": "python3.12", "memorySize": "32768", "cpu": "16", "functionTimeoutSeconds": "86400"},
 ])
 def test_no_registered_input_breaks_a_provider_rule(overrides: dict) -> None:
-    from infra import provider_limits
+    from mns_callback_flow import provider_limits
 
     run = run_stack(overrides)
     checked = [r for r in run.resources if not r.type.startswith(COMPONENT)]
@@ -514,23 +515,23 @@ def test_existing_topic_is_looked_up() -> None:
 def test_missing_existing_topic_is_an_error_naming_topic_name() -> None:
     cloud = OfflineCloud(REGION, existing_topics=["orders-other", "orders-existing-2"])
     # Raised in an apply: Pulumi reports it wrapped (with the resource input it fed), message intact.
-    with pytest.raises(ValueError, match=r"config mns-callback-flow:topicName='orders-existing': createTopic is false, "
+    with pytest.raises(ValueError, match=r"topic_name='orders-existing': create_topic is false, "
                                          r"but no MNS topic of that name exists"):
         run_stack({"createTopic": "false", "topicName": "orders-existing"}, monitor=RecordingMonitor(cloud))
 
 
 def test_require_existing_topic_matches_names_exactly() -> None:
-    from infra.topic import require_existing_topic
+    from mns_callback_flow.topic import require_existing_topic
 
     assert require_existing_topic("orders", ["orders-2", "orders"]) == "orders"
     for found in (None, [], ["orders-2", "Orders"]):
-        with pytest.raises(ConfigError) as caught:
+        with pytest.raises(InvalidArgument) as caught:
             require_existing_topic("orders", found)
-        assert caught.value.key == "mns-callback-flow:topicName"
+        assert caught.value.key == "topic_name" and caught.value.property_path == "topic_name"
 
 
 def test_topic_lookup_takes_an_output_name() -> None:
-    from infra.topic import CallbackTopic
+    from mns_callback_flow.topic import CallbackTopic
 
     cloud = OfflineCloud(REGION, existing_topics=[])
     monitor = RecordingMonitor(cloud)
@@ -543,14 +544,14 @@ def test_topic_lookup_takes_an_output_name() -> None:
         })
         return topic.topic_name
 
-    with pytest.raises(ValueError, match="config mns-callback-flow:topicName='late-topic': createTopic is false"):
+    with pytest.raises(ValueError, match="topic_name='late-topic': create_topic is false"):
         _run_component(build, monitor)
 
 
 @pytest.mark.parametrize(("changes", "error"), [
     ({"function_compute": "2.0", "runtime": "python3.12"}, r"runtime='python3\.12': Function Compute 2\.0 offers"),
-    ({"cpu": 0.3}, r"cpu=0\.3 with memory_size=128: .*1:1 and 1:4"),
-    ({"cpu": 0.07}, r"cpu=0\.07 with memory_size=128: must be a multiple of 0\.05"),
+    ({"cpu": 0.3}, r"cpu=0\.3: with memory_size=128: .*1:1 and 1:4"),
+    ({"cpu": 0.07}, r"cpu=0\.07: with memory_size=128: must be a multiple of 0\.05"),
     ({"function_compute": "2.0", "cpu": 0.1}, r"cpu=0\.1: FC 2\.0's fc\.Function takes no cpu"),
     ({"function_name": "solo.callback"}, r"function_name='solo\.callback': letters, .*fcv3_function\.go"),
     ({"timeout": 86401}, r"timeout=86401: an integer between 0 and 86400 \(alicloud_fcv3_function\.timeout"),

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from infra.config import PROJECT_KEYS, full_key, settings_from_mapping
-from infra.flow_definition import build_flow_definition
 from infra.stack_config import (
     PROJECT_ROOT,
     SECRET_PLACEHOLDER,
@@ -17,6 +16,7 @@ from infra.stack_config import (
     read_stack_config,
     stack_names,
 )
+from mns_callback_flow.flow_definition import build_flow_definition
 
 PROJECT_YAML = """\
 name: demo
@@ -214,7 +214,7 @@ def test_dev_stack_round_trip() -> None:
     assert (s.region, s.topic_name, s.task_timeout_seconds, s.notify_strategy) == (
         "cn-hangzhou", "mns-callback-dev-topic", 600, "BACKOFF_RETRY")
     assert s.task_catch and s.task_retry
-    flow = yaml.safe_load(build_flow_definition(s))
+    flow = yaml.safe_load(build_flow_definition(s.callback_task))
     assert flow["steps"][0]["resourceArn"] == "acs:mns:::/topics/mns-callback-dev-topic/messages"
     assert flow["steps"][1] == {"type": "pass", "name": "catch-1",
                                 "outputMappings": [{"target": "status", "source": "timeout"}], "end": True}

@@ -4,7 +4,7 @@ It reads the pattern's stack outputs (``patternStack`` =
 ``<org>/mns-callback-flow/<stack>``) and creates a RAM role allowed only to
 start and describe executions: ``fnf:StartExecution`` and
 ``fnf:DescribeExecution`` on Resource "*", the only grant that works, as RAM
-cannot scope them to one flow (infra.policies.UNSCOPABLE_ACTIONS).
+cannot scope them to one flow (mns_callback_flow.policies.UNSCOPABLE_ACTIONS).
 """
 
 import sys
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pulumi
 
-# The pattern's pure policy builders (infra/policies.py) live two folders up.
+# The pattern's pure policy builders (mns_callback_flow/policies.py) live two folders up.
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.append(_ROOT)

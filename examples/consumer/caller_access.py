@@ -1,7 +1,7 @@
 """Pure parts of the consumer: names, trust document, how to start the flow.
 
 The permission document itself comes from the pattern's own
-``infra.policies.start_execution_policy`` so the two projects cannot drift.
+``mns_callback_flow.policies.start_execution_policy`` so the two projects cannot drift.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import caller_access as access
 import pulumi
 import pulumi_alicloud as alicloud
 
-from infra.policies import start_execution_policy
+from mns_callback_flow.policies import start_execution_policy
 
 TYPE_TOKEN = "mns-callback-flow-consumer:index:FlowCaller"
 
@@ -33,7 +33,7 @@ class FlowCaller(pulumi.ComponentResource):
     """A RAM role for calling the pattern's flow: it may only start and describe executions.
 
     RAM cannot scope StartExecution / DescribeExecution to one flow (their API
-    references list "All Resources": infra.policies.UNSCOPABLE_ACTIONS), so the
+    references list "All Resources": mns_callback_flow.policies.UNSCOPABLE_ACTIONS), so the
     grant is on "*": the role may start and describe any flow of the account.
 
     Takes the pattern's outputs as Outputs, so it works on a StackReference's

@@ -1,14 +1,13 @@
 """Component: the Serverless Workflow flow and the role it runs as."""
 
-from __future__ import annotations
-
 from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_alicloud as alicloud
 
-from infra import policies
-from infra.ram_grants import grant, service_role
+from mns_callback_flow import policies
+from mns_callback_flow.errors import InvalidArgument
+from mns_callback_flow.ram_grants import Tags, grant, service_role
 
 TYPE_TOKEN = "mns-callback-flow:index:CallbackFlow"
 FNF_PRINCIPAL = "fnf.aliyuncs.com"
@@ -22,14 +21,16 @@ class CallbackFlowArgs(TypedDict):
     description: str
     """Shown in the console."""
     definition: pulumi.Input[str]
-    """The flow definition: FDL v1 (``infra.flow_definition``) or CloudFlow (``infra.cloudflow_definition``)."""
+    """The flow definition: FDL v1 (``mns_callback_flow.flow_definition``) or CloudFlow (``mns_callback_flow.cloudflow_definition``)."""
     topic_arn: pulumi.Input[str]
     """``acs:mns:<region>:<account>:/topics/<topic>/messages`` (``policies.topic_messages_arn``):
     the one thing the flow may publish to."""
     flow_spec: NotRequired[str]
     """``fdl`` (default: ``type: FDL``) or ``cloudflow`` (``type: DEFAULT``, the CloudFlow
-    state machine spec of ``infra.cloudflow_definition``); decides the flow's type and
+    state machine spec of ``mns_callback_flow.cloudflow_definition``); decides the flow's type and
     what its role may do with the topic."""
+    tags: NotRequired[Tags]
+    """Tags for the flow's role and policy (``fnf.Flow`` takes none)."""
 
 
 # flowSpec -> (fnf.Flow `type`, the role's permission document, its description).
@@ -58,16 +59,16 @@ class CallbackFlow(pulumi.ComponentResource):
         flow_name = args["flow_name"]
         spec = args.get("flow_spec", "fdl")
         if spec not in _SPECS:
-            raise ValueError(f"flow_spec={spec!r}: expected one of {', '.join(_SPECS)}")
+            raise InvalidArgument("flow_spec", spec, f"expected one of {', '.join(_SPECS)}")
         flow_type, policy_document, policy_description = _SPECS[spec]
 
         self.role = service_role(
             f"{name}-role", f"{flow_name}-role", FNF_PRINCIPAL,
-            f"Runs the flow {flow_name}: publishes its task tokens to one MNS topic.", self,
+            f"Runs the flow {flow_name}: publishes its task tokens to one MNS topic.", self, args.get("tags"),
         )
         self.policy, self.policy_attachment = grant(
             f"{name}-policy", self.role, f"{flow_name}-publish", policy_description,
-            pulumi.Output.from_input(args["topic_arn"]).apply(policy_document), self,
+            pulumi.Output.from_input(args["topic_arn"]).apply(policy_document), self, args.get("tags"),
         )
         self.flow = alicloud.fnf.Flow(
             f"{name}-flow",

@@ -1,6 +1,6 @@
-"""The flow's FDL v1 document, built from settings and checked before it ships.
+"""The flow's FDL v1 document, built from the callback task and checked before it ships.
 
-Pure: same settings, same bytes. `localcloud/` interprets what this module
+Pure: same task, same bytes. `localcloud/` interprets what this module
 emits, so the set of constructs is closed and listed here. The builder emits
 exactly:
 
@@ -49,14 +49,12 @@ message does not carry `$context.task.token` would wait until its timeout for a
 callback that can never come (the CDK's `TaskTokenRequired` check, done here).
 """
 
-from __future__ import annotations
-
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from infra.config import CatchRule, OutputMapping, RetryRule, Settings
+from mns_callback_flow.task import CallbackTask, CatchRule, RetryRule
 
 TASK_STEP_NAME = "mns-topic-task"
 TOKEN_SOURCE = "$context.task.token"
@@ -98,50 +96,36 @@ def _catch_step(name: str, rule: CatchRule) -> dict[str, Any]:
     return step
 
 
-def flow_definition_document(
-    settings: Settings | None = None,
-    *,
-    topic_name: str | None = None,
-    task_timeout_seconds: int | None = None,
-    task_retry: Iterable[RetryRule] = (),
-    task_catch: Iterable[CatchRule] = (),
-    task_output_mappings: Iterable[OutputMapping] = (),
-) -> dict[str, Any]:
+def flow_definition_document(task: CallbackTask) -> dict[str, Any]:
     """The FDL document as a dict (for tests and interpreters); see the module docstring."""
-    if settings is not None:
-        given = (task_retry, task_catch, task_output_mappings)
-        if topic_name is not None or task_timeout_seconds is not None or any(given):
-            raise TypeError("give either settings or keyword arguments, not both")
-        topic_name, task_timeout_seconds = settings.topic_name, settings.task_timeout_seconds
-        task_retry, task_catch = settings.task_retry, settings.task_catch
-        task_output_mappings = settings.task_output_mappings
-    if not topic_name:
+    if not task.topic_name:
         raise FlowDefinitionError("topic_name is required")
-    if isinstance(task_timeout_seconds, bool) or not isinstance(task_timeout_seconds, int) or task_timeout_seconds < 1:
-        raise FlowDefinitionError(f"task_timeout_seconds must be a positive integer, got {task_timeout_seconds!r}")
-    retry, catch, outputs = list(task_retry), list(task_catch), list(task_output_mappings)
+    timeout = task.timeout_seconds
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise FlowDefinitionError(f"task timeout_seconds must be a positive integer, got {timeout!r}")
+    retry, catch, outputs = list(task.retry), list(task.catch), list(task.output_mappings)
 
-    task: dict[str, Any] = {
+    step: dict[str, Any] = {
         "type": "task",
         "name": TASK_STEP_NAME,
-        "resourceArn": topic_resource_arn(topic_name),
+        "resourceArn": topic_resource_arn(task.topic_name),
         "pattern": "waitForCallback",
-        "timeoutSeconds": task_timeout_seconds,
+        "timeoutSeconds": timeout,
         "inputMappings": [
             {"target": "messageBody", "source": "$input.messageBody"},
             {"target": TOKEN_TARGET, "source": TOKEN_SOURCE},
         ],
     }
     if outputs:
-        task["outputMappings"] = [{"target": m.target, "source": m.source} for m in outputs]
-    task["serviceParams"] = {"MessageBody": "$"}
+        step["outputMappings"] = [{"target": m.target, "source": m.source} for m in outputs]
+    step["serviceParams"] = {"MessageBody": "$"}
     if retry:
-        task["retry"] = [_retry_entry(rule) for rule in retry]
+        step["retry"] = [_retry_entry(rule) for rule in retry]
     names = [f"catch-{index}" for index in range(1, len(catch) + 1)]
     if catch:
-        task["catch"] = [{"errors": list(rule.errors), "goto": name} for rule, name in zip(catch, names)]
-        task["end"] = True
-    steps = [task] + [_catch_step(name, rule) for rule, name in zip(catch, names)]
+        step["catch"] = [{"errors": list(rule.errors), "goto": name} for rule, name in zip(catch, names)]
+        step["end"] = True
+    steps = [step] + [_catch_step(name, rule) for rule, name in zip(catch, names)]
     doc = {"version": "v1", "type": "flow", "steps": steps}
     validate_callback_step(doc)
     return doc
@@ -173,9 +157,9 @@ def dump_definition(doc: Mapping[str, Any]) -> str:
     )
 
 
-def build_flow_definition(settings: Settings | None = None, **kwargs: Any) -> str:
+def build_flow_definition(task: CallbackTask) -> str:
     """The FDL v1 text the `fnf.Flow` resource receives as `definition`."""
-    return dump_definition(flow_definition_document(settings, **kwargs))
+    return dump_definition(flow_definition_document(task))
 
 
 # ---- validation of any document (built here or edited by hand) ---------------------

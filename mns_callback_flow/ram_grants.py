@@ -1,21 +1,24 @@
 """RAM building blocks the components share: a service role and a custom policy granted to it.
 
-Documents come from ``infra.policies`` (pure, canonical JSON); this module only
+Documents come from ``mns_callback_flow.policies`` (pure, canonical JSON); this module only
 declares the resources, with the current argument names of pulumi-alicloud 4.0.0
 (``role_name`` / ``assume_role_policy_document``, ``policy_name`` /
 ``policy_document``; the older ``name`` / ``document`` are deprecated).
 """
 
-from __future__ import annotations
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_alicloud as alicloud
 
-from infra import policies
+from mns_callback_flow import policies
+
+Tags = pulumi.Input[Mapping[str, pulumi.Input[str]]]
 
 
 def service_role(
-    logical_name: str, role_name: str, service: str, description: str, parent: pulumi.Resource
+    logical_name: str, role_name: str, service: str, description: str, parent: pulumi.Resource,
+    tags: Tags | None = None,
 ) -> alicloud.ram.Role:
     """A role that only ``service`` (e.g. ``fc.aliyuncs.com``) may assume."""
     return alicloud.ram.Role(
@@ -23,6 +26,7 @@ def service_role(
         role_name=role_name,
         description=description,
         assume_role_policy_document=policies.trust_policy(service),
+        tags=tags,
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
@@ -34,6 +38,7 @@ def grant(
     description: str,
     document: pulumi.Input[str],
     parent: pulumi.Resource,
+    tags: Tags | None = None,
 ) -> tuple[alicloud.ram.Policy, alicloud.ram.RolePolicyAttachment]:
     """A custom policy ``<logical_name>`` with ``document``, attached to ``role``.
 
@@ -42,7 +47,8 @@ def grant(
     """
     child = pulumi.ResourceOptions(parent=parent)
     policy = alicloud.ram.Policy(
-        logical_name, policy_name=policy_name, description=description, policy_document=document, opts=child
+        logical_name, policy_name=policy_name, description=description, policy_document=document, tags=tags,
+        opts=child,
     )
     attachment = alicloud.ram.RolePolicyAttachment(
         f"{logical_name}-attachment",

@@ -1,6 +1,6 @@
 """The environment variables the stack gives the callback function.
 
-Pure, so the deployed function (``infra/callback_function.py``) and the local
+Pure, so the deployed function (``mns_callback_flow/callback_function.py``) and the local
 run (``localcloud/run.py``) set the handler up from one definition; the names
 are the handler's fixed interface (docs/design.md, ``function/mns_callback/settings.py``).
 """

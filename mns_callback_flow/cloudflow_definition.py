@@ -1,6 +1,6 @@
 """The flow's CloudFlow definition (`Type: StateMachine`, `SpecVersion: v1`), built and checked.
 
-Pure: same settings, same bytes. The second spec beside `infra/flow_definition.py`
+Pure: same task, same bytes. The second spec beside `mns_callback_flow/flow_definition.py`
 (FDL); `flowSpec: cloudflow` selects it and the stack declares the flow with
 `type: DEFAULT`. `localcloud/cloudflow.py` interprets what this module emits, so
 the set of constructs is closed and listed here (sources for each in
@@ -46,14 +46,13 @@ WaitForCustomCallback MNS task whose message does not carry
 `$Context.Current.TaskToken` under `taskToken` could never be called back.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from infra.config import MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS, CatchRule, OutputMapping, RetryRule, Settings
-from infra.flow_definition import TOKEN_TARGET, FlowDefinitionError, dump_definition
-from infra.policies import topic_messages_arn
+from mns_callback_flow.flow_definition import TOKEN_TARGET, FlowDefinitionError, dump_definition
+from mns_callback_flow.limits import MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS
+from mns_callback_flow.policies import topic_messages_arn
+from mns_callback_flow.task import CallbackTask, CatchRule, OutputMapping, RetryRule
 
 TASK_STATE_NAME = "mns-topic-task"
 ACTION = "MNS:SendMessage"
@@ -96,43 +95,45 @@ def _constructor_entry(mapping: OutputMapping) -> tuple[str, str]:
     return mapping.target, mapping.source
 
 
-def cloudflow_definition_document(settings: Settings, account_id: str) -> dict[str, Any]:
+def cloudflow_definition_document(
+    task: CallbackTask, *, flow_name: str, region: str, account_id: str
+) -> dict[str, Any]:
     """The CloudFlow document as a dict; see the module docstring.
 
-    ``account_id`` owns the topic (the stack's account): the documented SMQ
-    integration names its resource with region and account.
+    ``region`` and ``account_id`` own the topic (the flow's own): the documented
+    SMQ integration names its resource with region and account.
     """
-    timeout = settings.task_timeout_seconds
+    timeout = task.timeout_seconds
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS:
         raise FlowDefinitionError(
             f"task_timeout_seconds must be 1-{MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS}, got {timeout!r}"
         )
-    task: dict[str, Any] = {
+    state: dict[str, Any] = {
         "Type": "Task",
         "Name": TASK_STATE_NAME,
         "Action": ACTION,
         "TaskMode": TASK_MODE,
         "Timeout": timeout,
         "Parameters": {
-            "resourceArn": topic_messages_arn(settings.region, account_id, settings.topic_name),
+            "resourceArn": topic_messages_arn(region, account_id, task.topic_name),
             "message": {MESSAGE_BODY_KEY: MESSAGE_BODY_EXPRESSION, TOKEN_KEY: TOKEN_EXPRESSION},
         },
     }
-    if settings.task_output_mappings:
-        task["OutputConstructor"] = dict(_constructor_entry(m) for m in settings.task_output_mappings)
-    if settings.task_retry:
-        task["Retry"] = [_retry_entry(n, rule) for n, rule in enumerate(settings.task_retry, 1)]
-    names = [f"catch-{n}" for n in range(1, len(settings.task_catch) + 1)]
-    if settings.task_catch:
-        task["Catch"] = [
+    if task.output_mappings:
+        state["OutputConstructor"] = dict(_constructor_entry(m) for m in task.output_mappings)
+    if task.retry:
+        state["Retry"] = [_retry_entry(n, rule) for n, rule in enumerate(task.retry, 1)]
+    names = [f"catch-{n}" for n in range(1, len(task.catch) + 1)]
+    if task.catch:
+        state["Catch"] = [
             {"Errors": list(rule.errors), "Description": f"taskCatch rule {n}", "Next": name}
-            for n, (rule, name) in enumerate(zip(settings.task_catch, names), 1)
+            for n, (rule, name) in enumerate(zip(task.catch, names), 1)
         ]
-    task["End"] = True
-    states = [task] + [_catch_state(name, rule) for rule, name in zip(settings.task_catch, names)]
+    state["End"] = True
+    states = [state] + [_catch_state(name, rule) for rule, name in zip(task.catch, names)]
     doc = {
         "Type": "StateMachine",
-        "Name": settings.flow_name,
+        "Name": flow_name,
         "SpecVersion": "v1",
         "StartAt": TASK_STATE_NAME,
         "States": states,
@@ -141,9 +142,11 @@ def cloudflow_definition_document(settings: Settings, account_id: str) -> dict[s
     return doc
 
 
-def build_cloudflow_definition(settings: Settings, account_id: str) -> str:
+def build_cloudflow_definition(task: CallbackTask, *, flow_name: str, region: str, account_id: str) -> str:
     """The YAML text the `fnf.Flow` resource receives as `definition` under `type: DEFAULT`."""
-    return dump_definition(cloudflow_definition_document(settings, account_id))
+    return dump_definition(
+        cloudflow_definition_document(task, flow_name=flow_name, region=region, account_id=account_id)
+    )
 
 
 # ---- checks shared by the validator, the policy pack and the local run -------------

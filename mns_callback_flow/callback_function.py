@@ -6,19 +6,19 @@ accounts that still run it. The role may do exactly two things: report task
 results to Serverless Workflow and, when logging is on, write to its own logstore.
 """
 
-from __future__ import annotations
-
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_alicloud as alicloud
 
-from infra import packaging, policies, provider_limits
-from infra.config import cpu_refusal, default_cpu, runtime_refusal
-from infra.function_environment import function_environment
-from infra.ram_grants import grant, service_role
+from mns_callback_flow import packaging, policies, provider_limits
+from mns_callback_flow.errors import InvalidArgument
+from mns_callback_flow.function_environment import function_environment
+from mns_callback_flow.limits import cpu_refusal, default_cpu, runtime_refusal
+from mns_callback_flow.ram_grants import Tags, grant, service_role
 
 TYPE_TOKEN = "mns-callback-flow:index:CallbackFunction"
 FC_PRINCIPAL = "fc.aliyuncs.com"
@@ -35,7 +35,7 @@ class CallbackFunctionArgs(TypedDict):
     """The function's name (FC 2.0: also the base of its service's name)."""
     function_compute: str
     """``"3.0"`` (``fc.V3Function``) or ``"2.0"`` (``fc.Service`` + ``fc.Function``)."""
-    region: str
+    region: pulumi.Input[str]
     """The region: the handler's FnF endpoint and its log-write permission are built from it."""
     account_id: pulumi.Input[str]
     """The account that owns the logstore (for the log-write policy)."""
@@ -50,22 +50,33 @@ class CallbackFunctionArgs(TypedDict):
     """Seconds FC lets one invocation run."""
     verify_signature: bool
     """Whether the handler checks MNS push signatures (only turn off for local tests)."""
-    topic_name: str
+    topic_name: pulumi.Input[str]
     """The one MNS topic whose pushes the handler accepts (``MNS_TOPIC_NAME``)."""
     topic_owner: NotRequired[pulumi.Input[str]]
     """That topic's owner account id (``MNS_TOPIC_OWNER``); default ``account_id``."""
     notify_content_format: str
     """The subscription's push format, ``JSON``, ``XML`` or ``SIMPLIFIED`` (``MNS_NOTIFY_CONTENT_FORMAT``)."""
-    cert_url_prefixes: NotRequired[tuple[str, ...]]
+    cert_url_prefixes: NotRequired[Sequence[str]]
     """Signing-certificate URL prefixes the handler may trust; empty: the documented hosts."""
     work: NotRequired[str | None]
-    """The work function, ``module:function`` in ``source_dir``; None: the built-in one."""
-    log_project: NotRequired[str | None]
+    """The work function, ``module:function`` in ``work_dir`` (or in the handler's own code);
+    None: the built-in one."""
+    work_dir: NotRequired[str | None]
+    """A directory of the user's own work code, merged into the archive beside the handler;
+    its ``requirements.txt`` is vendored by the same rules as the handler's."""
+    log_project: NotRequired[pulumi.Input[str] | None]
     """Simple Log Service project for the function's logs; with ``log_store``, or neither."""
-    log_store: NotRequired[str | None]
+    log_store: NotRequired[pulumi.Input[str] | None]
     """Logstore in ``log_project``."""
+    tags: NotRequired[Tags | None]
+    """Tags for the function (FC 3.0) or its service (FC 2.0), and its role and policies."""
+    resource_group_id: NotRequired[pulumi.Input[str] | None]
+    """The resource group of the FC 3.0 function (FC 2.0's resources take none)."""
+    build_dir: NotRequired[str | None]
+    """FC 2.0 only: where the archive file is written (default ``build/`` under the working
+    directory, which is the program's directory under ``pulumi up``)."""
     source_dir: NotRequired[str]
-    """The archive root (default ``function/`` of this project)."""
+    """The handler's code (default: the one this package ships)."""
 
 
 def http_trigger_config(function_compute: str) -> str:
@@ -92,31 +103,42 @@ def function_inputs(args: CallbackFunctionArgs) -> dict[str, object]:
     """The function's validated scalar inputs, by Pulumi input name.
 
     Refuses first, naming the argument, what the chosen FC generation or the
-    provider's own schema rules (``infra.provider_limits``) would refuse at preview.
+    provider's own schema rules (``mns_callback_flow.provider_limits``) would refuse at preview.
     """
     generation = args["function_compute"]
     refusal = runtime_refusal(generation, args["runtime"])
     if refusal is not None:
-        raise ValueError(f"runtime={args['runtime']!r}: {refusal}")
+        raise InvalidArgument("runtime", args["runtime"], refusal)
     if generation == "3.0":
         cpu = args.get("cpu")
         cpu = default_cpu(args["memory_size"]) if cpu is None else cpu
         refusal = cpu_refusal(cpu, args["memory_size"])
         if refusal is not None:
-            raise ValueError(f"cpu={cpu!r} with memory_size={args['memory_size']!r}: {refusal}")
+            raise InvalidArgument("cpu", cpu, f"with memory_size={args['memory_size']!r}: {refusal}")
         inputs = {"functionName": args["function_name"], "runtime": args["runtime"], "cpu": cpu,
                   "memorySize": args["memory_size"], "timeout": args["timeout"]}
         token = "alicloud:fc/v3Function:V3Function"
     else:
         if args.get("cpu") is not None:
-            raise ValueError(f"cpu={args.get('cpu')!r}: FC 2.0's fc.Function takes no cpu; leave it unset")
+            raise InvalidArgument("cpu", args.get("cpu"), "FC 2.0's fc.Function takes no cpu; leave it unset")
         inputs = {"name": args["function_name"], "runtime": args["runtime"],
                   "memorySize": args["memory_size"], "timeout": args["timeout"]}
         token = "alicloud:fc/function:Function"
     argument = {"functionName": "function_name", "name": "function_name", "memorySize": "memory_size"}
     for name, expected in provider_limits.violations(token, inputs):
-        raise ValueError(f"{argument.get(name, name)}={inputs[name]!r}: {expected}")
+        raise InvalidArgument(argument.get(name, name), inputs[name], expected)
     return inputs
+
+
+def _public_url(http: alicloud.fc.outputs.V3TriggerHttpTrigger | None) -> str:
+    """The trigger's public URL; the provider types it optional, and MNS cannot push without it."""
+    url = http.url_internet if http is not None else None
+    if not url:
+        raise InvalidArgument(
+            "trigger", url, "the HTTP trigger has no public URL (http_trigger.url_internet), "
+            "so MNS could not push to it; the trigger config sets disableURLInternet false",
+        )
+    return url
 
 
 def fc2_trigger_url(account_id: str, region: str, service: str, function: str) -> str:
@@ -136,7 +158,8 @@ def fc2_trigger_url(account_id: str, region: str, service: str, function: str) -
 
 
 class CallbackFunction(pulumi.ComponentResource):
-    """The callback handler deployed from ``function/`` with an anonymous POST-only HTTP trigger."""
+    """The callback handler (this package's ``function/``, plus the user's work code) with an
+    anonymous POST-only HTTP trigger."""
 
     role: alicloud.ram.Role
     policy: alicloud.ram.Policy
@@ -153,51 +176,57 @@ class CallbackFunction(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CallbackFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         if args["function_compute"] not in ("3.0", "2.0"):
-            raise ValueError(f"function_compute must be '3.0' or '2.0', got {args['function_compute']!r}")
+            raise InvalidArgument("function_compute", args["function_compute"], "expected '3.0' or '2.0'")
         # The archive first: an unbuildable source fails before anything is registered.
         source_dir = Path(args.get("source_dir") or packaging.FUNCTION_DIR)
+        work_dir = Path(args["work_dir"]) if args.get("work_dir") else None
         packaging.require_entry_point(source_dir, HANDLER_FC3 if args["function_compute"] == "3.0" else HANDLER_FC2)
-        if args.get("work"):  # "module:function": a missing one would fail every push with a 500
-            packaging.require_entry_point(source_dir, args["work"].replace(":", "."), kind="work function")
+        work = args.get("work")
+        if work:  # "module:function": a missing one would fail every push with a 500
+            packaging.require_entry_point(work_dir or source_dir, work.replace(":", "."), kind="work function")
         inputs = function_inputs(args)
-        self.archive = packaging.build_archive(source_dir, args["runtime"])
+        self.archive = packaging.build_archive(source_dir, args["runtime"], work_dir=work_dir)
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         function_name = args["function_name"]
-        region = args["region"]
+        region = pulumi.Output.from_input(args["region"])
         log_project, log_store = args.get("log_project"), args.get("log_store")
+        logging_on = log_project is not None and log_store is not None
+        tags = args.get("tags")
 
         self.role = service_role(
             f"{name}-role", f"{function_name}-role", FC_PRINCIPAL,
-            f"Runs the callback function {function_name}: reports task results to Serverless Workflow.", self,
+            f"Runs the callback function {function_name}: reports task results to Serverless Workflow.", self, tags,
         )
         self.policy, self.policy_attachment = grant(
             f"{name}-policy", self.role, f"{function_name}-report",
-            "fnf:ReportTaskSucceeded and fnf:ReportTaskFailed only.", policies.report_task_policy(), self,
+            "fnf:ReportTaskSucceeded and fnf:ReportTaskFailed only.", policies.report_task_policy(), self, tags,
         )
         grants: list[pulumi.Resource] = [self.policy_attachment]
         self.log_policy = self.log_policy_attachment = None
-        if log_project and log_store:
+        if logging_on:
             self.log_policy, self.log_policy_attachment = grant(
                 f"{name}-log-policy", self.role, f"{function_name}-log-write",
-                f"Write logs to {log_project}/{log_store} only.",
-                pulumi.Output.from_input(args["account_id"]).apply(
-                    lambda account: policies.log_write_policy(region, account, log_project, log_store)
+                pulumi.Output.concat("Write logs to ", log_project, "/", log_store, " only."),
+                pulumi.Output.all(region, args["account_id"], log_project, log_store).apply(
+                    lambda v: policies.log_write_policy(v[0], v[1], v[2], v[3])
                 ),
-                self,
+                self, tags,
             )
             grants.append(self.log_policy_attachment)
 
         # The topic's owner is an Output (the caller's account): the environment follows it.
-        environment = pulumi.Output.from_input(args.get("topic_owner", args["account_id"])).apply(
-            lambda owner: function_environment(
-                region,
+        environment = pulumi.Output.all(
+            region, args.get("topic_owner", args["account_id"]), args["topic_name"]
+        ).apply(
+            lambda v: function_environment(
+                v[0],
                 args["verify_signature"],
-                topic_owner=owner,
-                topic_name=args["topic_name"],
+                topic_owner=v[1],
+                topic_name=v[2],
                 notify_content_format=args["notify_content_format"],
                 cert_url_prefixes=tuple(args.get("cert_url_prefixes") or ()),
-                work=args.get("work"),
+                work=work,
             )
         )
         # The function only runs once its role may report (no AccessDenied on a first push).
@@ -222,8 +251,10 @@ class CallbackFunction(pulumi.ComponentResource):
                 environment_variables=environment,
                 log_config=(
                     alicloud.fc.V3FunctionLogConfigArgs(project=log_project, logstore=log_store)
-                    if log_project and log_store else None
+                    if logging_on else None
                 ),
+                tags=tags,
+                resource_group_id=args.get("resource_group_id"),
                 opts=after_grants,
             )
             self.trigger = alicloud.fc.V3Trigger(
@@ -238,10 +269,13 @@ class CallbackFunction(pulumi.ComponentResource):
             self.function_name = self.function.function_name
             # HTTPTrigger.urlInternet: the public https://<id>.<region>.fcapp.run
             # address (FC API 2023-03-30 struct HTTPTrigger).
-            self.trigger_url = self.trigger.http_trigger.apply(lambda http: http.url_internet)
+            self.trigger_url = self.trigger.http_trigger.apply(_public_url)
         else:
-            # FC 2.0 takes the archive as a file: written content-addressed under build/.
-            archive_path = packaging.write_archive(self.archive)
+            # FC 2.0 takes the archive as a file: written content-addressed under the build
+            # directory of the consuming program (never inside the installed package).
+            archive_path = packaging.write_archive(
+                self.archive, Path(args.get("build_dir") or packaging.DEFAULT_BUILD_DIR)
+            )
             self.service = alicloud.fc.Service(
                 f"{name}-service",
                 name=f"{function_name}-service",
@@ -250,8 +284,9 @@ class CallbackFunction(pulumi.ComponentResource):
                 internet_access=True,
                 log_config=(
                     alicloud.fc.ServiceLogConfigArgs(project=log_project, logstore=log_store)
-                    if log_project and log_store else None
+                    if logging_on else None
                 ),
+                tags=tags,
                 opts=after_grants,
             )
             self.function = alicloud.fc.Function(
@@ -261,8 +296,8 @@ class CallbackFunction(pulumi.ComponentResource):
                 description="Reports MNS-pushed task tokens back to Serverless Workflow.",
                 handler=HANDLER_FC2,
                 runtime=args["runtime"],
-                # Relative to the project directory, where Pulumi runs the program.
-                filename=archive_path.relative_to(packaging.PROJECT_DIR).as_posix(),
+                # As written: relative to the working directory, where Pulumi runs the program.
+                filename=archive_path.as_posix(),
                 code_checksum=self.archive.crc64,
                 memory_size=args["memory_size"],
                 timeout=args["timeout"],
@@ -280,8 +315,8 @@ class CallbackFunction(pulumi.ComponentResource):
             )
             self.function_name = self.function.name
             self.trigger_url = pulumi.Output.all(
-                args["account_id"], self.service.name, self.function.name, self.trigger.id
-            ).apply(lambda v: fc2_trigger_url(v[0], region, v[1], v[2]))
+                args["account_id"], region, self.service.name, self.function.name, self.trigger.id
+            ).apply(lambda v: fc2_trigger_url(v[0], v[1], v[2], v[3]))
 
         self.role_arn = self.role.arn
         self.register_outputs(

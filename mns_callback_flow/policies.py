@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, overload
 
-from infra.config import MNS_NAME_PATTERN, REGION_PATTERN
+from mns_callback_flow.limits import MNS_NAME_PATTERN, REGION_PATTERN
 
 # The one list of actions that support no resource-level scoping, and so the
 # only actions a Resource "*" is allowed for (wildcard_violations, the policy

@@ -42,14 +42,24 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-FUNCTION_DIR = PROJECT_DIR / "function"
-BUILD_DIR = PROJECT_DIR / "build"
+
+def _handler_source_dir() -> Path:
+    """The handler's code: ``function/`` inside the installed package, or the checkout's
+    top-level ``function/`` (the Pulumi project's layout) when run from source."""
+    here = Path(__file__).resolve().parent
+    installed = here / "function"
+    return installed if (installed / ENTRY_MODULE).is_file() else here.parent / "function"
+
+
+ENTRY_MODULE = "index.py"
+FUNCTION_DIR = _handler_source_dir()
+# FC 2.0 takes the archive as a file: written under the consuming program's working
+# directory (Pulumi runs a program in its project directory), never inside the package.
+DEFAULT_BUILD_DIR = Path("build")
 
 # The zip format cannot store times before 1980; a fixed one keeps bytes stable.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--
-ENTRY_MODULE = "index.py"
 
 # CRC-64/XZ (a.k.a. CRC-64/GO-ECMA): the ECMA-182 polynomial, reflected, with
 # all-ones init and final xor. FC's ``checksum`` / ``code_checksum`` is this CRC
@@ -336,32 +346,62 @@ def zip_bytes(files: Mapping[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def _top_level_names(paths: Iterable[str]) -> set[str]:
+    """Importable top-level names of archive paths: ``mns_callback/x.py`` -> ``mns_callback``."""
+    return {path.split("/", 1)[0].removesuffix(".py") for path in paths}
+
+
+def merge_work_code(handler_files: Mapping[str, bytes], work_dir: Path) -> dict[str, bytes]:
+    """The handler's files with the user's work code beside them, at the archive's root.
+
+    A work module or package whose top-level name is one of the handler's own
+    (``index``, ``mns_callback``) would shadow it, so it is refused by name.
+    """
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        raise PackagingError(f"work code directory {work_dir} not found")
+    work_files = _source_files(work_dir)
+    taken = _top_level_names(handler_files)
+    for name in sorted(_top_level_names(work_files) & taken):
+        raise PackagingError(
+            f"work code {work_dir.name}/: {name!r} is a name of the handler's own code "
+            f"({', '.join(sorted(taken))}); rename that module or package"
+        )
+    return {**handler_files, **work_files}
+
+
 def build_archive(
     source_dir: Path = FUNCTION_DIR,
     runtime: str = "python3.10",
     *,
+    work_dir: Path | None = None,
     requirements: Path | None = None,
     search_path: Sequence[str] | None = None,
 ) -> CodeArchive:
     """Build the code archive of ``source_dir`` for the FC ``runtime``.
 
-    ``requirements`` defaults to ``source_dir/requirements.txt`` (optional);
-    ``search_path`` is where installed distributions are looked up
-    (default ``sys.path``).
+    ``work_dir`` is the user's own work code, merged beside the handler
+    (``merge_work_code``); its ``requirements.txt`` is vendored by the same
+    rules as the handler's. ``requirements`` defaults to
+    ``source_dir/requirements.txt`` (optional); ``search_path`` is where
+    installed distributions are looked up (default ``sys.path``).
     """
     source_dir = Path(source_dir)
     if not (source_dir / ENTRY_MODULE).is_file():
         raise PackagingError(f"{source_dir.name}/{ENTRY_MODULE} not found: the FC handler 'index.*' lives there")
     files = _source_files(source_dir)
+    requirement_files = [requirements if requirements is not None else source_dir / "requirements.txt"]
+    if work_dir is not None:
+        files = merge_work_code(files, Path(work_dir))
+        requirement_files.append(Path(work_dir) / "requirements.txt")
     own_files = dict(files)
-    requirements_path = requirements if requirements is not None else source_dir / "requirements.txt"
     search = list(sys.path if search_path is None else search_path)
-    where = _build_key(source_dir, runtime, requirements_path, search)
-    requirements_text = requirements_path.read_bytes() if requirements_path.is_file() else b""
+    where = _build_key(source_dir, runtime, requirement_files, search)
+    requirements_text = b"\0".join(path.read_bytes() if path.is_file() else b"" for path in requirement_files)
     built = _BUILT.get(where)
     if built is not None and built.fingerprint == _fingerprint(own_files, requirements_text, _read(built.read)):
         return built.archive
-    wanted = read_requirements(requirements_path) if requirements_path.is_file() else []
+    wanted = [r for path in requirement_files if path.is_file() for r in read_requirements(path)]
     closure = resolve_closure(wanted, runtime, search)
     used: list[tuple[Path, bytes | None]] = []  # each vendored file as read for this build, and each RECORD
     for distribution in closure.vendored:
@@ -412,7 +452,7 @@ _BUILT: dict[tuple, _Built] = {}
 _BUILT_LIMIT = 8  # bounded, oldest out first: each holds the zip and its base64 text
 
 
-def _build_key(source_dir: Path, runtime: str, requirements: Path, search_path: Sequence[str]) -> tuple:
+def _build_key(source_dir: Path, runtime: str, requirements: Sequence[Path], search_path: Sequence[str]) -> tuple:
     """Where an archive comes from: its inputs, and the state of each search-path directory."""
     directories = []
     for entry in search_path:
@@ -420,7 +460,8 @@ def _build_key(source_dir: Path, runtime: str, requirements: Path, search_path: 
             directories.append((entry, os.stat(entry or ".").st_mtime_ns))
         except OSError:
             directories.append((entry, None))
-    return (str(source_dir.resolve()), runtime, str(Path(requirements).resolve()), tuple(directories))
+    return (str(source_dir.resolve()), runtime, tuple(str(Path(r).resolve()) for r in requirements),
+            tuple(directories))
 
 
 def _files_used(distribution: metadata.Distribution, vendored: Mapping[str, bytes]) -> list[tuple[Path, bytes | None]]:
@@ -489,7 +530,7 @@ def require_entry_point(source_dir: Path, handler: str, kind: str = "handler") -
         raise PackagingError(f"{kind} {handler!r}: {path.name} defines no top-level {function!r}")
 
 
-def write_archive(archive: CodeArchive, build_dir: Path = BUILD_DIR) -> Path:
+def write_archive(archive: CodeArchive, build_dir: Path = DEFAULT_BUILD_DIR) -> Path:
     """Write ``archive`` to ``build_dir`` under a content-addressed name; return the path.
 
     The same bytes always land at the same path, written atomically, so

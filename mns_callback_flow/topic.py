@@ -1,30 +1,29 @@
 """Component: the MNS topic the flow publishes to, its HTTP push subscription, and
 the subscription's dead-letter queue."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_alicloud as alicloud
 
-from infra.config import ConfigError, full_key
+from mns_callback_flow.errors import InvalidArgument
+from mns_callback_flow.ram_grants import Tags
 
 TYPE_TOKEN = "mns-callback-flow:index:CallbackTopic"
 
 
-def require_existing_topic(topic_name: str, found_names: Sequence[str] | None) -> str:
-    """``topic_name`` when the lookup found a topic of exactly that name; else a ConfigError on topicName.
+def require_existing_topic(topic_name: str, found_names: Sequence[str] | None, key: str = "topic_name") -> str:
+    """``topic_name`` when the lookup found a topic of exactly that name; else an InvalidArgument on ``key``.
 
     Without this, a misspelt existing topic would preview cleanly and fail only
     when ``pulumi up`` creates the subscription.
     """
     if topic_name not in (found_names or ()):
-        raise ConfigError(
-            full_key("topicName"), topic_name,
-            "createTopic is false, but no MNS topic of that name exists in this region and account "
-            "(message.get_service_topics found none): create it first, fix the name, or set createTopic true",
+        raise InvalidArgument(
+            key, topic_name,
+            "create_topic is false, but no MNS topic of that name exists in this region and account "
+            "(message.get_service_topics found none): create it first, fix the name, or create the topic",
         )
     return topic_name
 
@@ -32,7 +31,7 @@ def require_existing_topic(topic_name: str, found_names: Sequence[str] | None) -
 class CallbackTopicArgs(TypedDict):
     """What the topic component needs."""
 
-    topic_name: str
+    topic_name: pulumi.Input[str]
     """The MNS topic's name (created, or an existing one when ``create_topic`` is false)."""
     create_topic: bool
     """Create the topic (true) or subscribe to an existing topic of that name (false)."""
@@ -48,6 +47,8 @@ class CallbackTopicArgs(TypedDict):
     """The dead-letter queue to create for the subscription; None or absent: none."""
     dead_letter_retention_seconds: NotRequired[int]
     """How long the dead-letter queue keeps a message (60-604800 s)."""
+    tags: NotRequired[Tags]
+    """Tags for the topic and the dead-letter queue (the subscription takes none)."""
 
 
 class CallbackTopic(pulumi.ComponentResource):
@@ -67,7 +68,7 @@ class CallbackTopic(pulumi.ComponentResource):
 
         if args["create_topic"]:
             self.topic = alicloud.message.ServiceTopic(
-                f"{name}-topic", topic_name=args["topic_name"], opts=child
+                f"{name}-topic", topic_name=args["topic_name"], tags=args.get("tags"), opts=child
             )
             # Through the resource's output, so the subscription waits for the topic.
             self.topic_name = self.topic.topic_name
@@ -92,6 +93,7 @@ class CallbackTopic(pulumi.ComponentResource):
                 f"{name}-dead-letters",
                 queue_name=queue_name,
                 message_retention_period=args.get("dead_letter_retention_seconds", 345600),
+                tags=args.get("tags"),
                 opts=child,
             )
             self.dead_letter_queue_name = self.dead_letter_queue.queue_name
