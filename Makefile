@@ -13,12 +13,13 @@ setup: $(STAMP)
 
 # A .venv whose Python is missing or older than 3.11 (left by a failed first
 # try) is removed first; pip then brings any other .venv to the pins.
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
 	  echo "error: the pinned requirements need Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run e.g. make $(MAKECMDGOALS) PYTHON=python3.11" >&2; exit 1; }
 	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -12,9 +12,10 @@ module by path, as the tests do, just defines the policies.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+# rules.py sits beside this file (runpy.run_path puts this folder first on the path); the
+# RAM document checks it shares with the components come from the installed package
+# mns_callback_flow (the project's .venv installs it, editable).
+import rules
 from pulumi_policy import (
     EnforcementLevel,
     PolicyPack,
@@ -24,15 +25,6 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-
-_HERE = Path(__file__).resolve().parent
-# rules.py sits beside this file; the RAM document checks are shared with the
-# stack's own code in mns_callback_flow/policies.py, one folder up.
-for _path in (str(_HERE), str(_HERE.parent)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import rules
 
 MANDATORY = EnforcementLevel.MANDATORY
 

@@ -25,7 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _load_pack():
-    """Import policy/__main__.py by path: defines the policies, starts no server."""
+    """Import policy/__main__.py by path: defines the policies, starts no server.
+
+    Its folder goes first on the path, as the policy host's runpy.run_path(<folder>) puts it.
+    """
+    import sys
+
+    if str(ROOT / "policy") not in sys.path:
+        sys.path.insert(0, str(ROOT / "policy"))
     spec = importlib.util.spec_from_file_location("mns_callback_flow_policy_pack", ROOT / "policy" / "__main__.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

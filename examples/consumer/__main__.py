@@ -7,17 +7,9 @@ start and describe executions: ``fnf:StartExecution`` and
 cannot scope them to one flow (mns_callback_flow.policies.UNSCOPABLE_ACTIONS).
 """
 
-import sys
-from pathlib import Path
-
-import pulumi
-
-# The pattern's pure policy builders (mns_callback_flow/policies.py) live two folders up.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.append(_ROOT)
-
+# Modules beside this file: the Pulumi program's folder is on its path.
 import caller_access
+import pulumi
 from caller_stack import FlowCaller
 
 config = pulumi.Config()
