@@ -264,7 +264,7 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
     cpu = _cpu(function_compute, memory, given.get("cpu"))
 
     if ("log_project" in given) != ("log_store" in given):
-        missing = "log_store" if "log_store" in given else "log_project"
+        missing = "log_store" if "log_project" in given else "log_project"
         raise InvalidArgument(missing, None, "log_project and log_store are given together or not at all")
     for key in ("log_project", "log_store"):
         if key in given and _is_plain(given[key]):
