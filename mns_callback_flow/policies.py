@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, overload
+from typing import Any
 
 from mns_callback_flow.limits import MNS_NAME_PATTERN, REGION_PATTERN
 
@@ -131,26 +131,10 @@ def report_task_policy() -> str:
     return _policy(_allow(REPORT_ACTIONS, "*"))
 
 
-@overload
-def publish_policy(topic_arn: str, /) -> str: ...
-@overload
-def publish_policy(region: str, account_id: str, topic_name: str, /) -> str: ...
-
-
-def publish_policy(*args: str) -> str:
-    """What the flow may do: publish to its one topic.
-
-    Called with the topic's messages ARN (from `topic_messages_arn`) or with
-    `(region, account_id, topic_name)`.
-    """
-    if len(args) == 3:
-        arn = topic_messages_arn(*args)
-    elif len(args) == 1:
-        arn = args[0]
-        _check("topic_arn", arn, _TOPIC_MESSAGES_ARN, "acs:mns:<region>:<account>:/topics/<topic>/messages")
-    else:
-        raise TypeError("publish_policy(topic_arn) or publish_policy(region, account_id, topic_name)")
-    return _policy(_allow(["mns:PublishMessage"], arn))
+def publish_policy(topic_arn: str) -> str:
+    """What an FDL flow may do: publish to its one topic (the messages ARN of ``topic_messages_arn``)."""
+    _check("topic_arn", topic_arn, _TOPIC_MESSAGES_ARN, "acs:mns:<region>:<account>:/topics/<topic>/messages")
+    return _policy(_allow(["mns:PublishMessage"], topic_arn))
 
 
 # What a CloudFlow flow's role may do with its topic. The SMQ integration's one

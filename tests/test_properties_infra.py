@@ -147,11 +147,9 @@ def test_the_builders_never_emit_what_the_checker_flags(region: str, account: st
     documents = [
         policies.report_task_policy(),
         policies.publish_policy(arn),
-        policies.publish_policy(region, account, topic),
         policies.log_write_policy(region, account, project, store),
         policies.start_execution_policy(),
     ]
-    assert documents[1] == documents[2]
     for text in documents:
         assert policies.wildcard_violations(text) == [], text
         assert policies.wildcard_violations(json.loads(text)) == []
