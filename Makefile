@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test synth bench lint clean old-crypto
+.PHONY: setup demo test synth bench lint clean old-crypto schema
 
 setup: $(STAMP)
 
@@ -30,6 +30,11 @@ test: $(STAMP)
 
 synth: $(STAMP)
 	$(PY) -m infra.synth
+
+# The component provider's package schema, derived from the components by the SDK's own
+# analyzer (committed; tests/test_component_provider.py fails when it is stale).
+schema: $(STAMP)
+	$(PY) -m mns_callback_flow.provider schema component_provider/schema.json
 
 # Every figure of bench/RESULTS.md, side by side, as JSON. BENCH_ARGS passes options,
 # e.g. make bench BENCH_ARGS="--cdk-peer DIR" or BENCH_ARGS="synth_vs_imports --tiny".

@@ -7,6 +7,8 @@ its args (``CallbackPatternArgs``) are the public API. The parts are
 components of their own: ``CallbackTopic``, ``CallbackFunction``, ``CallbackFlow``.
 """
 
+__version__ = "0.2.0"
+
 from mns_callback_flow.callback_function import CallbackFunction, CallbackFunctionArgs
 from mns_callback_flow.errors import InvalidArgument
 from mns_callback_flow.flow import CallbackFlow, CallbackFlowArgs
@@ -32,4 +34,5 @@ __all__ = [
     "TaskCatchArgs",
     "TaskOutputMappingArgs",
     "TaskRetryArgs",
+    "__version__",
 ]

@@ -161,20 +161,22 @@ class CallbackFunction(pulumi.ComponentResource):
     """The callback handler (this package's ``function/``, plus the user's work code) with an
     anonymous POST-only HTTP trigger."""
 
-    role: alicloud.ram.Role
-    policy: alicloud.ram.Policy
-    policy_attachment: alicloud.ram.RolePolicyAttachment
-    log_policy: alicloud.ram.Policy | None
-    log_policy_attachment: alicloud.ram.RolePolicyAttachment | None
-    service: alicloud.fc.Service | None
-    function: alicloud.fc.V3Function | alicloud.fc.Function
-    trigger: alicloud.fc.V3Trigger | alicloud.fc.Trigger
-    archive: packaging.CodeArchive
     function_name: pulumi.Output[str]
     trigger_url: pulumi.Output[str]
     role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: CallbackFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Children, reachable as attributes (not annotated on the class: a component
+        # provider's analyzer reads class annotations as the component's outputs).
+        self.role: alicloud.ram.Role
+        self.policy: alicloud.ram.Policy
+        self.policy_attachment: alicloud.ram.RolePolicyAttachment
+        self.log_policy: alicloud.ram.Policy | None
+        self.log_policy_attachment: alicloud.ram.RolePolicyAttachment | None
+        self.service: alicloud.fc.Service | None
+        self.function: alicloud.fc.V3Function | alicloud.fc.Function
+        self.trigger: alicloud.fc.V3Trigger | alicloud.fc.Trigger
+        self.archive: packaging.CodeArchive
         if args["function_compute"] not in ("3.0", "2.0"):
             raise InvalidArgument("function_compute", args["function_compute"], "expected '3.0' or '2.0'")
         # The archive first: an unbuildable source fails before anything is registered.

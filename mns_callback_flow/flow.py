@@ -47,14 +47,16 @@ _SPECS = {
 class CallbackFlow(pulumi.ComponentResource):
     """A flow (FDL or CloudFlow spec) whose role may publish to exactly one MNS topic and nothing else."""
 
-    role: alicloud.ram.Role
-    policy: alicloud.ram.Policy
-    policy_attachment: alicloud.ram.RolePolicyAttachment
-    flow: alicloud.fnf.Flow
     flow_name: pulumi.Output[str]
     role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: CallbackFlowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Children, reachable as attributes (not annotated on the class: a component
+        # provider's analyzer reads class annotations as the component's outputs).
+        self.role: alicloud.ram.Role
+        self.policy: alicloud.ram.Policy
+        self.policy_attachment: alicloud.ram.RolePolicyAttachment
+        self.flow: alicloud.fnf.Flow
         super().__init__(TYPE_TOKEN, name, None, opts)
         flow_name = args["flow_name"]
         spec = args.get("flow_spec", "fdl")

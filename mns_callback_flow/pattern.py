@@ -38,12 +38,15 @@ TYPE_TOKEN = "mns-callback-flow:index:CallbackPattern"
 __all__ = ["CallbackPattern", "CallbackPatternArgs", "TaskCatchArgs", "TaskOutputMappingArgs", "TaskRetryArgs"]
 
 
+# The default args: every field's default. Read, never written (``resolve`` copies).
+# ``args`` is typed as the TypedDict itself, not Optional: the component provider's
+# analyzer derives the package schema from that annotation.
+_NO_ARGS = CallbackPatternArgs()
+
+
 class CallbackPattern(pulumi.ComponentResource):
     """Flow -> MNS topic -> FC HTTP trigger -> ReportTask*, least privilege throughout."""
 
-    function: CallbackFunction
-    topic: CallbackTopic
-    flow: CallbackFlow
     region: pulumi.Output[str]
     account_id: pulumi.Output[str]
     topic_name: pulumi.Output[str]
@@ -55,9 +58,14 @@ class CallbackPattern(pulumi.ComponentResource):
     function_role_arn: pulumi.Output[str]
 
     def __init__(
-        self, name: str, args: CallbackPatternArgs | None = None, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: CallbackPatternArgs = _NO_ARGS, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        spec = resolve(name, dict(args or {}))  # raises InvalidArgument before anything is registered
+        # Children, reachable as attributes (not annotated on the class: a component
+        # provider's analyzer reads class annotations as the component's outputs).
+        self.function: CallbackFunction
+        self.topic: CallbackTopic
+        self.flow: CallbackFlow
+        spec = resolve(name, dict(args))  # raises InvalidArgument before anything is registered
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)  # the component's provider answers

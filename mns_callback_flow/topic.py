@@ -55,14 +55,16 @@ class CallbackTopic(pulumi.ComponentResource):
     """An MNS topic (``message.ServiceTopic``, the current API; ``mns.Topic`` is the old one)
     and a subscription that pushes every message to the callback's HTTP endpoint."""
 
-    topic: alicloud.message.ServiceTopic | None
-    subscription: alicloud.message.ServiceSubscription
-    dead_letter_queue: alicloud.message.ServiceQueue | None
     topic_name: pulumi.Output[str]
     dead_letter_queue_name: pulumi.Output[str]
     """The dead-letter queue's name; ``""`` when there is none."""
 
     def __init__(self, name: str, args: CallbackTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Children, reachable as attributes (not annotated on the class: a component
+        # provider's analyzer reads class annotations as the component's outputs).
+        self.topic: alicloud.message.ServiceTopic | None
+        self.subscription: alicloud.message.ServiceSubscription
+        self.dead_letter_queue: alicloud.message.ServiceQueue | None
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
