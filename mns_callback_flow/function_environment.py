@@ -5,8 +5,6 @@ run (``localcloud/run.py``) set the handler up from one definition; the names
 are the handler's fixed interface (docs/design.md, ``function/mns_callback/settings.py``).
 """
 
-from __future__ import annotations
-
 
 def fnf_endpoint(region: str) -> str:
     """The region's public FnF endpoint, https (docs/platform-facts.md: the SDK would guess plain HTTP)."""

@@ -20,8 +20,6 @@ it); one the chosen runtime provides is left out and listed in
 Everything here is pure apart from reading files (and ``write_archive``).
 """
 
-from __future__ import annotations
-
 import ast
 import base64
 import hashlib

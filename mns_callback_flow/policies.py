@@ -7,8 +7,6 @@ seeing a perpetual diff (pulumi-alicloud issue 1176, docs/platform-facts.md "RAM
 `wildcard_violations` is the checker the tests and the policy pack share.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Iterable, Mapping

@@ -20,8 +20,6 @@ names of topics, roles, policies and flows) have no ``ValidateFunc`` there.
 Pure: no Pulumi import, so tests and the config can use it anywhere.
 """
 
-from __future__ import annotations
-
 import json
 import math
 import re
