@@ -52,8 +52,12 @@ class FlowSpec:
 
 @dataclass(frozen=True)
 class TriggerSpec:
+    """An HTTP trigger's config (FC HTTPTriggerConfig: docs/platform-facts.md
+    "The local run reads the render")."""
+
     methods: tuple[str, ...]  # HTTP methods the trigger accepts; () = any
-    auth_type: str
+    auth_type: str  # "anonymous" or "function" (FC's default)
+    url_internet_disabled: bool = False  # disableURLInternet: the public URL, which MNS pushes to, answers 403
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,9 @@ def _trigger_spec(resource: Mapping[str, Any], key: str) -> TriggerSpec:
     methods = config.get("methods") or []
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         raise DeploymentError(f"{_ref(resource)}: {key}.methods must be a list of HTTP methods")
-    return TriggerSpec(tuple(m.upper() for m in methods), str(config.get("authType", "anonymous")))
+    # FC's default authType is "function" (HTTPTriggerConfig, FC API 2021-04-06 and 2023-03-30).
+    return TriggerSpec(tuple(m.upper() for m in methods), str(config.get("authType", "function")),
+                       config.get("disableURLInternet") is True)
 
 
 def _functions(resources: Sequence[Mapping[str, Any]]) -> tuple[list[FunctionSpec], dict[str, str]]:

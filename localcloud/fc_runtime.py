@@ -244,10 +244,11 @@ class FcRuntime(LoopbackServer):
     Like a real instance, a runtime owns the process while it is installed;
     several runtimes take turns (``_Process``).
 
-    ``methods`` / ``auth_type`` are the trigger's config: a request with another
-    method is answered 405 without running the function, and a trigger whose
-    ``authType`` is not ``anonymous`` answers 403 to every request (the local
-    trigger checks no FC signature, and an MNS push carries none).
+    ``methods`` / ``auth_type`` / ``url_internet_disabled`` are the trigger's
+    config: a request with another method is answered 405 without running the
+    function; a trigger whose ``authType`` is not ``anonymous`` answers 403 to
+    every request (the local trigger checks no FC signature, and an MNS push
+    carries none), and so does one whose public URL is disabled.
     """
 
     def __init__(self, *, source_dir: str | os.PathLike[str] = "function", fc_version: str = "3.0",
@@ -256,7 +257,8 @@ class FcRuntime(LoopbackServer):
                  context_credentials: bool = True, region: str = "cn-hangzhou",
                  account_id: str = "1234567890123456", function: FunctionMeta | None = None,
                  environment: Mapping[str, str] | None = None, port: int = 0,
-                 methods: Iterable[str] | None = None, auth_type: str = "anonymous") -> None:
+                 methods: Iterable[str] | None = None, auth_type: str = "anonymous",
+                 url_internet_disabled: bool = False) -> None:
         if fc_version not in ("3.0", "2.0"):
             raise ValueError(f"fc_version must be '3.0' or '2.0', got {fc_version!r}")
         super().__init__(_FcHandler, port)
@@ -278,6 +280,7 @@ class FcRuntime(LoopbackServer):
             raise ValueError("methods must name at least one HTTP method, or be None for any")
         self.methods = frozenset(m.upper() for m in methods) if methods is not None else None
         self.auth_type = auth_type
+        self.url_internet_disabled = url_internet_disabled
         self._given = handler
         self._names = top_level_names(self.source_dir) if handler is None else frozenset()
         self._entry: Callable[..., Any] | None = None
@@ -390,6 +393,8 @@ class FcRuntime(LoopbackServer):
 
         The status codes and error bodies are the local run's choice: no page we
         found gives FC's (docs/platform-facts.md "The local run reads the render")."""
+        if self.url_internet_disabled:  # FC answers 403 on the default public URL (HTTPTriggerConfig)
+            return 403, "AccessDenied", "the trigger's disableURLInternet is true"
         if self.auth_type != "anonymous":
             return 403, "AccessDenied", f"the trigger's authType is {self.auth_type!r}; requests must be signed"
         if self.methods is not None and method.upper() not in self.methods:

@@ -53,7 +53,7 @@ from aliyunsdkfnf.request.v20190315.GetExecutionHistoryRequest import (
 from aliyunsdkfnf.request.v20190315.StartExecutionRequest import StartExecutionRequest
 
 from localcloud import cloudflow, fdl
-from localcloud.deployment import Deployment, DeploymentError, FunctionSpec, deployment_of
+from localcloud.deployment import Deployment, DeploymentError, FunctionSpec, SubscriptionSpec, deployment_of
 from localcloud.engine import DeployedFlow, Engine, Execution
 from localcloud.faults import FaultPlan
 from localcloud.fc_runtime import FcRuntime, FunctionMeta
@@ -257,10 +257,10 @@ class LocalStack:
             function=FunctionMeta(name=function.name, timeout=function.timeout, memory=function.memory_size,
                                   handler=function.handler),
             environment=environment, methods=function.trigger.methods or None,
-            auth_type=function.trigger.auth_type,
+            auth_type=function.trigger.auth_type, url_internet_disabled=function.trigger.url_internet_disabled,
             port=self._ports[1] if function.name == self.function.name else 0))
 
-    def _deploy_topic(self, topic_name: str, subscription: Any) -> None:
+    def _deploy_topic(self, topic_name: str, subscription: SubscriptionSpec) -> None:
         runtime = self.runtimes[subscription.function]
         pusher = Pusher(Subscription(runtime.url, topic_name=topic_name, topic_owner=self.deployment.account_id,
                                      subscription_name=subscription.name,
@@ -273,6 +273,8 @@ class LocalStack:
             spec = self.deployment.queue(subscription.dead_letter_queue)
             queue = self.queues.setdefault(spec.name, LocalQueue(spec.name, retention_seconds=spec.retention_seconds))
             self.mns.queues[queue.name] = queue
+        # The dead letter's body is the published message itself (what MNS stores is
+        # not documented: docs/platform-facts.md; infra.redrive accepts every plausible form).
         topic = Topic(topic_name, pusher, fault=self.faults.push if self.faults else None,
                       on_delivery=self._delivered,
                       dead_letter=(lambda message, q=queue: q.send(message.body)) if queue is not None else None)
@@ -289,8 +291,6 @@ class LocalStack:
     def _publish_from_client(topic: Topic, body: str) -> Published:
         """PublishMessage through the MNS endpoint: pushed like the flow's own publish."""
         # Keyed by the body, so a seeded fault plan treats a republished message alike every run.
-        # The dead letter's body is the published message itself (what MNS stores is
-        # not documented: docs/platform-facts.md; infra.redrive accepts every plausible form).
         message = topic.publish(body, f"mns:{hashlib.sha256(body.encode()).hexdigest()[:16]}")
         return Published(message.message_id, message.md5)
 
