@@ -219,11 +219,9 @@ class LocalStack:
         if self.faults is not None:
             self.fnf.faults.decider = self.faults.fnf
         self.caller_credentials = self.fnf.issue_sts_credentials()
-        served = {s.function for s in d.subscriptions}
-        # The driven function first, so that it is the one installed when the run starts.
-        for function in sorted(d.functions, key=lambda f: (f.name != self.function.name, f.name)):
-            if function.name in served:
-                self.runtimes[function.name] = self._deploy_function(function)
+        # The driven function last, so that it is the one installed when the run starts.
+        for function in sorted(d.functions, key=lambda f: (f.name == self.function.name, f.name)):
+            self.runtimes[function.name] = self._deploy_function(function)
         self.fc = self.runtimes[self.function.name]
         self.mns = stack.enter_context(MnsEndpoint(account_id=d.account_id, region=d.region,
                                                    port=self._ports[2]))
