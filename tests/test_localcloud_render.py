@@ -172,11 +172,24 @@ def test_two_patterns_in_one_program_both_run_with_their_own_callbacks(tmp_path)
             outcome = run_one(stack, json.dumps({"messageBody": body}), flow_name=flow)
             assert outcome.status == "Succeeded", outcome.output
             outputs[body] = outcome.output
+        # Both functions at once: they take turns in the process, each with its own modules and environment.
+        client = stack.client()
+        names = [(flow, stack.start(client, json.dumps({"messageBody": f"{flow}-{i}"}), flow_name=flow))
+                 for i in range(8) for flow in ("first-flow", "second-flow")]
+        ended = {}
+        for flow, name in names:
+            description = stack.describe(client, name, wait_seconds=30, flow_name=flow)
+            ended[name] = (flow, description["Status"], json.loads(description["Output"]))
     assert outputs == {
         "one": {"status": "success", "topic": "first-topic", "function": "first-callback", "echo": "one"},
         "two": {"status": "success", "topic": "second-topic", "function": "second-callback", "echo": "two"},
         "three": {"status": "success", "topic": "first-topic", "function": "first-callback", "echo": "three"},
     }
+    for flow, status, output in ended.values():
+        prefix = flow.split("-")[0]
+        assert (status, output["function"], output["topic"]) == ("Succeeded", f"{prefix}-callback", f"{prefix}-topic")
+        assert output["echo"].startswith(flow)
+    assert len(ended) == 16
 
 
 def test_subscriptions_are_matched_to_the_trigger_they_depend_on_else_by_component():
@@ -289,3 +302,42 @@ def test_localcloud_imports_none_of_the_stack_builders():
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('infra', 'mns_callback_flow')))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def _without(document: dict, type_: str) -> None:
+    document["resources"] = [r for r in document["resources"] if r["type"] != type_]
+
+
+@pytest.mark.parametrize("overrides, edit, message", [
+    ((), lambda d: resource(d, FC3)["inputs"]["code"].update(checksum="abc"),
+     "V3Function::callback-function-function: code.checksum must be the archive's CRC-64 as decimal digits"),
+    ((), lambda d: resource(d, FC3)["inputs"]["code"].pop("zipFile"), "code.zipFile (the archive, base64) is missing"),
+    ((), lambda d: _without(d, "alicloud:fc/v3Trigger:V3Trigger"), "exactly one HTTP trigger, the render gives it 0"),
+    ((), lambda d: resource(d, "alicloud:fnf/flow:Flow")["inputs"].update(type="YAML"),
+     "Flow::callback-flow-flow: type must be FDL or DEFAULT, got 'YAML'"),
+    ((), lambda d: resource(d, FC3)["inputs"].update(handler=None), "input 'handler' must be str, got None"),
+    (("functionCompute=2.0",), lambda d: _without(d, "alicloud:fc/service:Service"),
+     "Function::callback-function-function: its service 'mns-callback-dev-callback-service' is not in the render"),
+    ((), lambda d: (d["outputs"].pop("accountId"),
+                    resource(d, FC3)["inputs"]["environmentVariables"].pop("MNS_TOPIC_OWNER")),
+     "the render names no single account"),
+])
+def test_a_render_the_local_run_cannot_deploy_is_refused_naming_the_resource_and_input(overrides, edit, message):
+    document = copy.deepcopy(rendered(*overrides))
+    edit(document)
+    with pytest.raises(DeploymentError) as refused:
+        deployment_of(document)
+    assert message in str(refused.value)
+
+
+def test_a_flow_publishing_to_a_topic_the_render_does_not_deploy_cannot_run(monkeypatch, capsys):
+    from localcloud import fdl
+
+    document = copy.deepcopy(rendered())
+    flow = resource(document, "alicloud:fnf/flow:Flow")["inputs"]
+    flow["definition"] = flow["definition"].replace("/topics/mns-callback-dev-topic/", "/topics/elsewhere/")
+    with pytest.raises(fdl.UnsupportedFlow, match="publishes to 'elsewhere', which the render neither creates"):
+        LocalStack.from_render(document)
+    monkeypatch.setattr(cli, "render", lambda stack, overrides: document)
+    assert cli.main(["run", "--input", DEMO]) == 2
+    assert "cannot run locally" in capsys.readouterr().err
