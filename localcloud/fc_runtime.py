@@ -202,6 +202,9 @@ class _Process:
                 self._waiting[key] -= 1
                 if not self._waiting[key]:
                     del self._waiting[key]
+            if runtime.stopped:  # a request that arrived while it stopped: never installed again
+                self._changed.notify_all()
+                raise RuntimeError("the function is stopped")
             if self.current is not runtime:
                 if self.current is not None:
                     self.current._uninstall()
@@ -288,20 +291,24 @@ class FcRuntime(LoopbackServer):
         self._stashed: dict[str, ModuleType] = {}  # what they replaced while this one is installed
         self._path_added = False
         self._saved_env: dict[str, str | None] = {}
+        self.stopped = False  # set by stop(): requests still in flight may not install it again
 
     # -- lifecycle
 
     def start(self) -> FcRuntime:
+        self.stopped = False
         with PROCESS.serving(self):  # installs this runtime: imports the handler
             pass
         try:
             super().start()
         except BaseException:
+            self.stopped = True
             PROCESS.leave(self)
             raise
         return self
 
     def stop(self) -> None:
+        self.stopped = True
         super().stop()
         PROCESS.leave(self)
 

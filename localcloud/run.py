@@ -183,10 +183,16 @@ class LocalStack:
         self.runtimes: dict[str, FcRuntime] = {}
 
     @classmethod
-    def from_render(cls, document: Mapping[str, Any], **options: Any) -> Self:
-        """Deploys the render ``document`` (``infra.synth.render``'s dict, or the parsed JSON
-        of ``python -m infra.synth``); ``options`` are the constructor's keyword options."""
-        return cls(document, **options)
+    def from_render(cls, document: Mapping[str, Any], *, program_dir: Path | str = ROOT,
+                    flow_name: str | None = None, time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0,
+                    trigger_port: int = 0, mns_port: int = 0, faults: FaultPlan | None = None, seed: int = 0,
+                    outage_seconds: float = 0.0, extra_environment: Mapping[str, str] | None = None) -> Self:
+        """Deploys the render ``document``: ``infra.synth.render``'s dict, or the parsed JSON of
+        ``python -m infra.synth``. ``program_dir`` is the directory an FC 2.0 ``filename``
+        is relative to (the Pulumi project's); ``flow_name`` the flow the caller's side drives."""
+        return cls(document, program_dir=program_dir, flow_name=flow_name, time_scale=time_scale,
+                   fnf_port=fnf_port, trigger_port=trigger_port, mns_port=mns_port, faults=faults, seed=seed,
+                   outage_seconds=outage_seconds, extra_environment=extra_environment)
 
     def _driven_topic(self, topics: set[str]) -> str:
         named = self.deployment.outputs.get("topicName")
