@@ -236,6 +236,7 @@ def _function_spec(resource: Mapping[str, Any], name: str, fc_version: str,
     return FunctionSpec(
         resource=_ref(resource), name=name, fc_version=fc_version, handler=_input(resource, "handler"),
         runtime=_input(resource, "runtime"), environment=dict(environment),
+        # Unset: the local run's assumption (docs/platform-facts.md "The local run reads the render").
         timeout=int(_optional(resource, "timeout", 3)), memory_size=int(_optional(resource, "memorySize", 128)),
         checksum=checksum, zip_base64=zip_base64, zip_file=zip_file,
         trigger=_trigger_spec(triggers[0], config_key))
