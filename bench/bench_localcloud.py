@@ -20,8 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.measure import FULL, Size, percentile, summary
-from infra.config import settings_from_mapping
-from infra.stack_config import read_stack_config
+from infra.synth import render
 from localcloud.run import LocalStack
 
 DEMO = '{"messageBody": "hello world"}'
@@ -65,7 +64,7 @@ def _steady(stack: LocalStack, concurrency: int, per_worker: int, label: str) ->
 
 
 def _stack() -> LocalStack:
-    return LocalStack(settings_from_mapping(read_stack_config("dev"), stack="dev"), seed=1)
+    return LocalStack.from_render(render("dev"), seed=1)
 
 
 def local_e2e_c1(size: Size) -> dict:

@@ -2,6 +2,7 @@
 
 ``fnf_api`` imitates the Serverless Workflow (FnF) RPC endpoint, ``mns_push``
 signs and delivers pushes as an MNS topic does, ``fc_runtime`` serves the
-callback handler as a Function Compute HTTP trigger. ``python -m localcloud run``
-wires them into one end-to-end run of the pattern.
+callback handler as a Function Compute HTTP trigger. ``deployment`` reads what
+the offline render deploys, and ``run.LocalStack.from_render`` deploys it on
+them; ``python -m localcloud run`` renders the stack and runs the pattern end to end.
 """

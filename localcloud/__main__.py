@@ -10,6 +10,11 @@ Exit codes: 0 every execution succeeded with its callback's output; 1 one did
 not (it failed, its callback never arrived and it timed out, even where a catch
 then ended it "Succeeded", or it still runs); 2 the run could not start (bad --input, bad config, a port in use,
 a flow definition the local interpreter does not run), with one line on stderr.
+
+Both render the stack offline first (``infra.synth.render``, what
+``python -m infra.synth`` prints) and deploy that render
+(``LocalStack.from_render``): the local run executes the code archive the
+render ships, not ``function/`` from source.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from infra.config import ConfigError, settings_from_mapping
-from infra.stack_config import StackConfigError, read_stack_config
+from infra.synth import USER_ERRORS, render
 from localcloud import fdl
+from localcloud.deployment import DeploymentError
 from localcloud.faults import FaultPlan
 from localcloud.run import DEFAULT_TIME_SCALE, LocalStack, Outcome, run_many, run_one
 
@@ -162,15 +167,16 @@ def _short(detail: str) -> str:
 def _run(args: argparse.Namespace) -> int:
     _check_args(args)
     input_text = _input_text(args.input)
-    settings = settings_from_mapping(read_stack_config(args.stack, args.config), stack=args.stack)
-    if args.redrive and settings.dead_letter_queue_name is None:
+    document = render(args.stack, args.config)
+    faults = FaultPlan(args.seed, args.fault_rate) if args.fault_rate else None
+    local = LocalStack.from_render(document, time_scale=args.time_scale, fnf_port=args.fnf_port,
+                                   trigger_port=args.trigger_port, mns_port=args.mns_port, faults=faults,
+                                   seed=args.seed, outage_seconds=args.outage)
+    if args.redrive and local.dead_letter_queue_name is None:
         raise UsageError("--redrive needs the dead-letter queue, but the config sets deadLetterQueue: false")
     if args.redrive:
         _need_mns_sdk()
-    faults = FaultPlan(args.seed, args.fault_rate) if args.fault_rate else None
-    with LocalStack(settings, time_scale=args.time_scale, fnf_port=args.fnf_port,
-                    trigger_port=args.trigger_port, mns_port=args.mns_port, faults=faults, seed=args.seed,
-                    outage_seconds=args.outage) as stack:
+    with local as stack:
         if args.executions == 1 and faults is None and not args.outage and not args.redrive:
             outcome = run_one(stack, input_text)
             document: dict[str, Any] = {"status": outcome.status, "ending": outcome.ending,
@@ -203,14 +209,13 @@ def _need_mns_sdk() -> None:
 
 def serve_description(stack: LocalStack, access_key: tuple[str, str]) -> dict[str, str]:
     """What a client needs to reach the local stand-ins: the one JSON line ``serve`` prints."""
-    s = stack.settings
     return {
         "fnfEndpoint": stack.fnf.url,
         "mnsEndpoint": stack.mns.url,
-        "region": s.region,
-        "flowName": s.flow_name,
-        "topicName": s.topic_name,
-        "deadLetterQueueName": s.dead_letter_queue_name or "",
+        "region": stack.region,
+        "flowName": stack.flow_name,
+        "topicName": stack.topic_name,
+        "deadLetterQueueName": stack.dead_letter_queue_name or "",
         "triggerUrl": stack.fc.url,
         "accessKeyId": access_key[0],
         "accessKeySecret": access_key[1],
@@ -219,12 +224,12 @@ def serve_description(stack: LocalStack, access_key: tuple[str, str]) -> dict[st
 
 def _serve(args: argparse.Namespace) -> int:
     _check_ports(args)
-    settings = settings_from_mapping(read_stack_config(args.stack, args.config), stack=args.stack)
+    document = render(args.stack, args.config)
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with LocalStack(settings, time_scale=args.time_scale, fnf_port=args.fnf_port,
-                        trigger_port=args.trigger_port, mns_port=args.mns_port) as stack:
+        with LocalStack.from_render(document, time_scale=args.time_scale, fnf_port=args.fnf_port,
+                                    trigger_port=args.trigger_port, mns_port=args.mns_port) as stack:
             key = stack.fnf.issue_access_key()  # a long-term pair, accepted by both endpoints
             stack.mns.credentials[key.access_key_id] = key.access_key_secret
             print(json.dumps(serve_description(stack, (key.access_key_id, key.access_key_secret)),
@@ -256,8 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args) if args.command == "serve" else _run(args)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
-    except (ConfigError, StackConfigError) as err:
-        print(f"error: {err}", file=sys.stderr)  # the message names the config key
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)  # the message names the config key or the source file
+    except DeploymentError as err:
+        print(f"error: the render cannot run locally: {err}", file=sys.stderr)
     except fdl.UnsupportedFlow as err:
         print(f"error: the flow definition cannot run locally: {err}", file=sys.stderr)
     except OSError as err:

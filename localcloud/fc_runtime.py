@@ -36,8 +36,9 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -146,24 +147,90 @@ def answer_of(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return 200, [("Content-Type", "application/json")], json.dumps(result).encode()
 
 
-@dataclass
-class _Loaded:
-    """What loading the handler changed in this process, so that stop() can undo
-    exactly that and the next runtime imports ``source_dir`` afresh."""
+def top_level_names(directory: Path) -> frozenset[str]:
+    """The importable top-level names a code archive's root holds (``index``, its packages,
+    the vendored distributions' packages), which its runtime owns while it is installed."""
+    names: set[str] = set()
+    for path in directory.iterdir() if directory.is_dir() else ():
+        if path.name.startswith((".", "__")) or path.name.endswith((".dist-info", ".egg-info")):
+            continue
+        if path.is_dir():
+            names.add(path.name)
+        elif path.suffix == ".py":
+            names.add(path.stem)
+    return frozenset(names)
 
-    entry: Callable[..., Any] | None
-    ours: dict[str, ModuleType] = field(default_factory=dict)  # imported from source_dir
-    saved: dict[str, ModuleType] = field(default_factory=dict)  # same names held before, put back
-    path_added: bool = False  # source_dir was put on sys.path by us
+
+def _top(module_name: str) -> str:
+    return module_name.partition(".")[0]
 
 
-def _modules_under(directory: Path) -> dict[str, ModuleType]:
-    found = {}
-    for name, module in list(sys.modules.items()):
-        origin = getattr(module, "__file__", None)
-        if origin and Path(origin).resolve().is_relative_to(directory):
-            found[name] = module
-    return found
+class _Process:
+    """The Python process the runtimes share, and which runtime is installed in it.
+
+    A function instance owns its process: its code archive's modules (the
+    handler's package and the vendored SDK) under their top-level names in
+    ``sys.modules``, its environment in ``os.environ`` (the handler reads its
+    settings from there once). Several runtimes (one per function of a render)
+    take turns: invocations of the installed runtime run concurrently; another
+    runtime's invocation waits until they end, then its own modules and
+    environment are swapped in. A runtime waiting for its turn holds back new
+    invocations of the installed one, so neither starves.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.current: FcRuntime | None = None
+        self._in_flight = 0
+        self._waiting: dict[int, int] = {}  # id(runtime) -> invocations waiting for their turn
+
+    def _may_run(self, runtime: FcRuntime) -> bool:
+        if self._in_flight == 0:
+            return True
+        return self.current is runtime and all(key == id(runtime) for key in self._waiting)
+
+    @contextmanager
+    def serving(self, runtime: FcRuntime) -> Iterator[None]:
+        """Runs the block with ``runtime`` installed."""
+        with self._changed:
+            key = id(runtime)
+            self._waiting[key] = self._waiting.get(key, 0) + 1
+            try:
+                while not self._may_run(runtime):
+                    self._changed.wait()
+            finally:
+                self._waiting[key] -= 1
+                if not self._waiting[key]:
+                    del self._waiting[key]
+            if runtime.stopped:  # a request that arrived while it stopped: never installed again
+                self._changed.notify_all()
+                raise RuntimeError("the function is stopped")
+            if self.current is not runtime:
+                if self.current is not None:
+                    self.current._uninstall()
+                    self.current = None
+                runtime._install()  # an import error leaves nothing installed
+                self.current = runtime
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    def leave(self, runtime: FcRuntime) -> None:
+        """Once ``runtime``'s invocations ended, put back what it replaced."""
+        with self._changed:
+            while self.current is runtime and self._in_flight:
+                self._changed.wait()
+            if self.current is runtime:
+                runtime._uninstall()
+                self.current = None
+                self._changed.notify_all()
+
+
+PROCESS = _Process()
 
 
 class FcRuntime(LoopbackServer):
@@ -172,12 +239,19 @@ class FcRuntime(LoopbackServer):
     ``source_dir`` (default ``function/``) is the code archive's root; the entry
     is ``index.handler`` (``fc_version="3.0"``) or ``index.wsgi_handler`` ("2.0"),
     or ``handler`` given directly (a callable, for tests without ``function/``).
-    ``environment`` is set in ``os.environ`` while the runtime runs (as FC sets a
-    function's variables) together with the ``ALIBABA_CLOUD_*`` credential and
-    ``FC_*`` variables, and restored afterwards; the handler's modules are
-    imported fresh from ``source_dir`` and removed again on exit, so settings a
-    handler caches do not leak into other tests. One runtime per process at a
-    time: like a real instance, it owns the process environment.
+    ``environment`` is set in ``os.environ`` while the runtime is installed (as FC
+    sets a function's variables) together with the ``ALIBABA_CLOUD_*`` credential
+    and ``FC_*`` variables, and restored afterwards; the modules of every
+    top-level name in ``source_dir`` are imported fresh from there and removed
+    again on exit, so settings a handler caches do not leak into other tests.
+    Like a real instance, a runtime owns the process while it is installed;
+    several runtimes take turns (``_Process``).
+
+    ``methods`` / ``auth_type`` / ``url_internet_disabled`` are the trigger's
+    config: a request with another method is answered 405 without running the
+    function; a trigger whose ``authType`` is not ``anonymous`` answers 403 to
+    every request (the local trigger checks no FC signature, and an MNS push
+    carries none), and so does one whose public URL is disabled.
     """
 
     def __init__(self, *, source_dir: str | os.PathLike[str] = "function", fc_version: str = "3.0",
@@ -185,7 +259,9 @@ class FcRuntime(LoopbackServer):
                  credentials: tuple[str, str, str] | None = None,
                  context_credentials: bool = True, region: str = "cn-hangzhou",
                  account_id: str = "1234567890123456", function: FunctionMeta | None = None,
-                 environment: Mapping[str, str] | None = None, port: int = 0) -> None:
+                 environment: Mapping[str, str] | None = None, port: int = 0,
+                 methods: Iterable[str] | None = None, auth_type: str = "anonymous",
+                 url_internet_disabled: bool = False) -> None:
         if fc_version not in ("3.0", "2.0"):
             raise ValueError(f"fc_version must be '3.0' or '2.0', got {fc_version!r}")
         super().__init__(_FcHandler, port)
@@ -203,27 +279,38 @@ class FcRuntime(LoopbackServer):
         self.unavailable_until = 0.0
         self.invocations = 0
         self._count_lock = threading.Lock()
+        if methods is not None and not methods:
+            raise ValueError("methods must name at least one HTTP method, or be None for any")
+        self.methods = frozenset(m.upper() for m in methods) if methods is not None else None
+        self.auth_type = auth_type
+        self.url_internet_disabled = url_internet_disabled
         self._given = handler
-        self._loaded: _Loaded | None = None
+        self._names = top_level_names(self.source_dir) if handler is None else frozenset()
+        self._entry: Callable[..., Any] | None = None
+        self._ours: dict[str, ModuleType] = {}  # this runtime's modules while another one is installed
+        self._stashed: dict[str, ModuleType] = {}  # what they replaced while this one is installed
+        self._path_added = False
         self._saved_env: dict[str, str | None] = {}
+        self.stopped = False  # set by stop(): requests still in flight may not install it again
 
     # -- lifecycle
 
     def start(self) -> FcRuntime:
-        self._apply_environment()
+        self.stopped = False
+        with PROCESS.serving(self):  # installs this runtime: imports the handler
+            pass
         try:
-            self._loaded = self._load()
             super().start()
         except BaseException:
-            self._unload()
-            self._restore_environment()
+            self.stopped = True
+            PROCESS.leave(self)
             raise
         return self
 
     def stop(self) -> None:
+        self.stopped = True
         super().stop()
-        self._unload()
-        self._restore_environment()
+        PROCESS.leave(self)
 
     def function_environment(self) -> dict[str, str]:
         """Variables FC sets for the function, plus the function's own."""
@@ -244,51 +331,53 @@ class FcRuntime(LoopbackServer):
         env.update(self.environment)
         return env
 
-    def _apply_environment(self) -> None:
-        for name, value in self.function_environment().items():
-            self._saved_env[name] = os.environ.get(name)
-            os.environ[name] = value
+    def _install(self) -> None:
+        """Puts this runtime's environment and modules in the process (``PROCESS`` holds its lock)."""
+        environment = self.function_environment()
+        self._saved_env = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)
+        if self._given is not None:
+            return
+        names = self._names
+        self._stashed = {name: module for name, module in list(sys.modules.items()) if _top(name) in names}
+        for name in self._stashed:
+            del sys.modules[name]
+        sys.modules.update(self._ours)
+        self._path_added = str(self.source_dir) not in sys.path
+        if self._path_added:
+            sys.path.insert(0, str(self.source_dir))
+        if self._entry is None:
+            try:
+                self._entry = self._import_entry()
+            except BaseException:
+                self._uninstall()
+                raise
 
-    def _restore_environment(self) -> None:
+    def _import_entry(self) -> Callable[..., Any]:
+        module_name, _, attr = self.function.handler.rpartition(".")
+        if not (self.source_dir / f"{module_name}.py").is_file():
+            raise FileNotFoundError(f"handler module {module_name}.py not found in {self.source_dir}")
+        importlib.invalidate_caches()
+        return getattr(importlib.import_module(module_name), attr)
+
+    def _uninstall(self) -> None:
+        """Takes this runtime's modules and environment out again, putting back what they replaced."""
+        if self._given is None:
+            names = self._names
+            self._ours = {name: module for name, module in list(sys.modules.items()) if _top(name) in names}
+            for name in self._ours:
+                del sys.modules[name]
+            sys.modules.update(self._stashed)
+            self._stashed = {}
+            if self._path_added and str(self.source_dir) in sys.path:
+                sys.path.remove(str(self.source_dir))
+            self._path_added = False
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
         self._saved_env = {}
-
-    def _load(self) -> _Loaded:
-        if self._given is not None:
-            return _Loaded(self._given)
-        module_name, _, attr = self.function.handler.rpartition(".")
-        if not (self.source_dir / f"{module_name}.py").is_file():
-            raise FileNotFoundError(f"handler module {module_name}.py not found in {self.source_dir}")
-        saved = _modules_under(self.source_dir)
-        if module_name in sys.modules:
-            saved[module_name] = sys.modules[module_name]
-        for name in saved:
-            del sys.modules[name]
-        path_added = str(self.source_dir) not in sys.path
-        if path_added:
-            sys.path.insert(0, str(self.source_dir))
-        try:
-            importlib.invalidate_caches()
-            entry = getattr(importlib.import_module(module_name), attr)
-        finally:
-            # Recorded even when the import fails, so that stop() can undo it.
-            self._loaded = _Loaded(None, _modules_under(self.source_dir), saved, path_added)
-        return _Loaded(entry, self._loaded.ours, saved, path_added)
-
-    def _unload(self) -> None:
-        loaded, self._loaded = self._loaded, None
-        if loaded is None or self._given is not None:
-            return
-        for name, module in loaded.ours.items():
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
-        sys.modules.update(loaded.saved)
-        if loaded.path_added and str(self.source_dir) in sys.path:
-            sys.path.remove(str(self.source_dir))
 
     # -- invocation
 
@@ -306,11 +395,26 @@ class FcRuntime(LoopbackServer):
             ctx.credentials = self.credentials
         return ctx
 
+    def refusal(self, method: str) -> tuple[int, str, str] | None:
+        """What the trigger answers, before any function runs, to a request it does not take.
+
+        The status codes and error bodies are the local run's choice: no page we
+        found gives FC's (docs/platform-facts.md "The local run reads the render")."""
+        if self.url_internet_disabled:  # FC answers 403 on the default public URL (HTTPTriggerConfig)
+            return 403, "AccessDenied", "the trigger's disableURLInternet is true"
+        if self.auth_type != "anonymous":
+            return 403, "AccessDenied", f"the trigger's authType is {self.auth_type!r}; requests must be signed"
+        if self.methods is not None and method.upper() not in self.methods:
+            return 405, "MethodNotAllowed", f"the trigger accepts {', '.join(sorted(self.methods))} only"
+        return None
+
     @property
     def entry(self) -> Callable[..., Any]:
-        if self._loaded is None or self._loaded.entry is None:
+        if self._given is not None:
+            return self._given
+        if self._entry is None:
             raise RuntimeError("the runtime is not running")
-        return self._loaded.entry
+        return self._entry
 
 
 def _new_request_id() -> str:
@@ -350,12 +454,11 @@ class _FcHandler(BaseHTTPRequestHandler):
         if time.monotonic() < runtime.unavailable_until:
             # An outage: FC answers, the function does not run (the exact FC error body
             # is not modelled; MNS only sees a non-2xx status and retries).
-            data = json.dumps({"errorCode": "ServiceUnavailable", "errorMessage": "local outage"}).encode()
-            self.send_response(503)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._answer_error(503, "ServiceUnavailable", "local outage")
+            return
+        refusal = runtime.refusal(self.command)
+        if refusal is not None:
+            self._answer_error(*refusal)
             return
         fault = runtime.faults.next_for(self.command)
         if fault == "reset":
@@ -364,10 +467,11 @@ class _FcHandler(BaseHTTPRequestHandler):
         with runtime._count_lock:
             runtime.invocations += 1
         try:
-            if runtime.fc_version == "3.0":
-                status, headers, data = self._fc3(runtime, request_id, body)
-            else:
-                status, headers, data = self._fc2(runtime, request_id, body)
+            with PROCESS.serving(runtime):
+                if runtime.fc_version == "3.0":
+                    status, headers, data = self._fc3(runtime, request_id, body)
+                else:
+                    status, headers, data = self._fc2(runtime, request_id, body)
         except Exception as err:  # noqa: BLE001 - any failure of the function is FC's 502
             status = 502
             headers = [("Content-Type", "application/json"),
@@ -382,6 +486,14 @@ class _FcHandler(BaseHTTPRequestHandler):
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
         self.send_header("x-fc-request-id", request_id)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _answer_error(self, status: int, code: str, message: str) -> None:
+        data = json.dumps({"errorCode": code, "errorMessage": message}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

@@ -1,32 +1,46 @@
-"""The whole pattern on loopback: FnF endpoint + engine, MNS topic, FC-served handler.
+"""The whole pattern on loopback, deployed from the offline render.
 
-``LocalStack(settings)`` starts, in this process: the certificate server of
-the MNS signing identity, the FnF endpoint backed by the engine running the
-flow that ``mns_callback_flow.flow_definition`` (or ``mns_callback_flow.cloudflow_definition`` under
-``flowSpec: cloudflow``) builds for these settings, the real
-handler from ``function/`` behind an FC HTTP trigger (FC 3.0 or 2.0 as the
-stack says, its environment as the stack sets it, pointed at the local
-endpoints), and the topic pushing to that trigger in the stack's notify format
-with its retry strategy. The topic's MNS data-plane API (``mns_api``) takes
-PublishMessage from any client, and the subscription's dead-letter queue (when
-the stack has one) keeps what the pushes could not deliver. ``run_one`` /
-``run_many`` drive it through the real SDK as a caller would.
+``LocalStack.from_render(document)`` deploys, in this process, what the render
+of ``python -m infra.synth`` (``infra.synth.render``) describes, the document
+``pulumi up`` ships: every flow (FDL or CloudFlow, its definition text as
+rendered) on the FnF endpoint's engine; every function from the code archive
+the render carries (FC 3.0 ``code.zipFile``, FC 2.0 ``filename``), unzipped into
+a temporary directory that is removed on exit after its CRC-64/XZ was checked
+against the render's checksum, with the handler, runtime, timeout, memory and
+environment variables as rendered, behind its HTTP trigger (methods, authType);
+every topic with its subscription (endpoint, notify format and strategy) and
+dead-letter queue (name, retention). The topics' MNS data-plane API
+(``mns_api``) takes PublishMessage from any client. ``run_one`` / ``run_many``
+drive one flow through the real SDK as a caller would.
+
+Only what must point at the local stand-ins differs from the render: the
+function's ``FNF_ENDPOINT`` (the local FnF endpoint instead of the region's)
+and ``MNS_CERT_URL_PREFIXES`` (only the local certificate server, whose key
+signs the local pushes; the rendered value, or its absence, names cloud
+hosts). Nothing about the topic binding is overridden: the local account is
+the render's own account (its ``accountId`` output, the offline cloud's), so
+the pushes carry the ``TopicOwner`` that the rendered ``MNS_TOPIC_OWNER``
+expects, and the rendered ``MNS_TOPIC_NAME`` is the topic's real name.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import threading
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
+from tempfile import TemporaryDirectory
 from typing import Any, Self
 
+import fastcrc
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.auth.credentials import StsTokenCredential
 from aliyunsdkcore.client import AcsClient
@@ -38,20 +52,15 @@ from aliyunsdkfnf.request.v20190315.GetExecutionHistoryRequest import (
 )
 from aliyunsdkfnf.request.v20190315.StartExecutionRequest import StartExecutionRequest
 
-from infra.config import Settings
 from localcloud import cloudflow, fdl
+from localcloud.deployment import Deployment, DeploymentError, FunctionSpec, SubscriptionSpec, deployment_of
 from localcloud.engine import DeployedFlow, Engine, Execution
 from localcloud.faults import FaultPlan
 from localcloud.fc_runtime import FcRuntime, FunctionMeta
 from localcloud.fnf_api import Credentials, FnFEndpoint
 from localcloud.mns_api import LocalQueue, MnsEndpoint, Published
-from localcloud.mns_push import CertServer, Delivery, Message, Pusher, Subscription
+from localcloud.mns_push import CertServer, Delivery, Pusher, Subscription
 from localcloud.topic import Topic
-from mns_callback_flow.cloudflow_definition import build_cloudflow_definition
-from mns_callback_flow.flow_definition import build_flow_definition
-from mns_callback_flow.function_environment import (
-    function_environment as stack_function_environment,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Seconds of the cloud per second here: 0.01 turns a 600 s task timeout into
@@ -60,25 +69,43 @@ ROOT = Path(__file__).resolve().parent.parent
 # 5 s answer window, so a task timeout that scales below ~5 s can expire while
 # a push is still being handled, which the cloud would not do.
 DEFAULT_TIME_SCALE = 0.01
-# The account that owns everything locally: the topic's owner in its pushes and FC's FC_ACCOUNT_ID.
-LOCAL_ACCOUNT_ID = "1234567890123456"
 
 
-def function_environment(settings: Settings, fnf_url: str, cert_prefix: str) -> dict[str, str]:
-    """The variables the stack gives the function (mns_callback_flow/function_environment.py), made local.
+class ArchiveMismatch(DeploymentError):
+    """A function's code archive is not the one its checksum in the render names."""
 
-    ``FNF_ENDPOINT`` points at the local endpoint instead of the region's, and
-    ``MNS_CERT_URL_PREFIXES`` admits only the local certificate server (the
-    stack's ``signingCertUrlPrefixes`` name cloud hosts, which no local push uses).
-    """
-    return {
-        **stack_function_environment(
-            settings.region, settings.verify_signature, topic_owner=LOCAL_ACCOUNT_ID,
-            topic_name=settings.topic_name, notify_content_format=settings.notify_content_format,
-            work=settings.callback_work, endpoint=fnf_url,
-        ),
-        "MNS_CERT_URL_PREFIXES": cert_prefix,
-    }
+
+def crc64_xz(data: bytes) -> int:
+    """CRC-64/XZ, the checksum FC's ``code.checksum`` / ``code_checksum`` carry (docs/platform-facts.md)."""
+    return fastcrc.crc64.xz(data)
+
+
+def unpack_archive(function: FunctionSpec, program_dir: Path, into: Path) -> Path:
+    """Unzips ``function``'s archive into ``into`` once its CRC-64/XZ equals the render's checksum."""
+    data = function.archive_bytes(program_dir)
+    actual = str(crc64_xz(data))
+    if actual != function.checksum:
+        where = "code.checksum" if function.fc_version == "3.0" else "codeChecksum"
+        raise ArchiveMismatch(f"{function.resource}: the code archive's CRC-64 is {actual}, but {where} "
+                              f"in the render is {function.checksum}: the archive was changed; render again")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            archive.extractall(into)
+    except zipfile.BadZipFile as err:
+        raise DeploymentError(f"{function.resource}: the code archive is not a zip file ({err})") from None
+    return into
+
+
+def local_environment(function: FunctionSpec, fnf_url: str, cert_prefix: str) -> dict[str, str]:
+    """The function's rendered environment with only the two local endpoints put in:
+    ``FNF_ENDPOINT`` (the local FnF endpoint) and ``MNS_CERT_URL_PREFIXES`` (the local
+    certificate server, the only host whose key signs local pushes)."""
+    return {**function.environment, "FNF_ENDPOINT": fnf_url, "MNS_CERT_URL_PREFIXES": cert_prefix}
+
+
+def parse_definition(flow_type: str, definition: str) -> fdl.Flow | cloudflow.StateMachine:
+    """The local interpreter's reading of a flow: ``DEFAULT`` is CloudFlow, ``FDL`` is FDL v1."""
+    return cloudflow.parse_state_machine(definition) if flow_type == "DEFAULT" else fdl.parse_flow(definition)
 
 
 @dataclass
@@ -91,34 +118,57 @@ class Pushed:
 
 
 class LocalStack:
-    """Everything on loopback; use as a context manager. Raises ``fdl.UnsupportedFlow``
-    for a definition it cannot run and ``OSError`` for a port it cannot bind."""
+    """Everything a render deploys, on loopback; use as a context manager.
 
-    def __init__(self, settings: Settings, *, source_dir: Path | str = ROOT / "function",
-                 time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0, trigger_port: int = 0,
-                 faults: FaultPlan | None = None, extra_environment: Mapping[str, str] | None = None,
-                 seed: int = 0, mns_port: int = 0, outage_seconds: float = 0.0) -> None:
-        self.settings = settings
-        if settings.flow_spec == "cloudflow":
-            # The stack names its own account's topic; locally that account is LOCAL_ACCOUNT_ID.
-            self.definition = build_cloudflow_definition(
-                settings.callback_task, flow_name=settings.flow_name, region=settings.region,
-                account_id=LOCAL_ACCOUNT_ID)
-            self.flow: fdl.Flow | cloudflow.StateMachine = cloudflow.parse_state_machine(self.definition)
-        else:
-            self.definition = build_flow_definition(settings.callback_task)
-            self.flow = fdl.parse_flow(self.definition)
-        if self.flow.topics != {settings.topic_name}:
-            raise fdl.UnsupportedFlow(f"the flow publishes to {sorted(self.flow.topics)}, but the "
-                                      f"local run serves only the stack's topic {settings.topic_name!r}")
-        self.source_dir = Path(source_dir)
+    ``LocalStack.from_render(document)`` is the way in. Raises ``DeploymentError``
+    (``ArchiveMismatch``) for a render it cannot deploy, ``fdl.UnsupportedFlow``
+    for a definition it cannot run and ``OSError`` for a port it cannot bind.
+
+    Every flow, topic and function of the render is deployed; the caller's
+    side (``start``, ``run_one``, ``topic``, ``fc``, ``dead_letters``) is about one
+    flow: ``flow_name``, by default the stack's ``flowName`` output (or the only
+    flow), its topic (``topicName`` when it publishes to that one) and the
+    function that topic pushes to. ``trigger_port`` is that function's.
+    """
+
+    def __init__(self, document: Mapping[str, Any], *, program_dir: Path | str = ROOT,
+                 flow_name: str | None = None, time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0,
+                 trigger_port: int = 0, faults: FaultPlan | None = None,
+                 extra_environment: Mapping[str, str] | None = None, seed: int = 0, mns_port: int = 0,
+                 outage_seconds: float = 0.0) -> None:
+        if not isinstance(document, Mapping):
+            raise DeploymentError(f"not a render: expected the JSON document of infra.synth, "
+                                  f"got {type(document).__name__}")
+        self.deployment: Deployment = deployment_of(document)
+        d = self.deployment
+        self.region = d.region
+        self.account_id = d.account_id
+        self.flows = {f.name: (f, parse_definition(f.type, f.definition)) for f in d.flows}
+        for spec, flow in self.flows.values():
+            for topic in sorted(flow.topics):
+                if topic not in d.topics:
+                    raise fdl.UnsupportedFlow(f"flow {spec.name!r} publishes to {topic!r}, which the render "
+                                              f"neither creates nor subscribes to")
+                if d.subscription_of(topic) is None:
+                    raise fdl.UnsupportedFlow(f"flow {spec.name!r} publishes to {topic!r}, which has no HTTP "
+                                              "subscription in the render: its messages would reach no one")
+        driven = d.flow(flow_name)
+        self.flow_name = driven.name
+        self.definition = driven.definition
+        self.flow = self.flows[driven.name][1]
+        self.topic_name = self._driven_topic(self.flow.topics)
+        subscription = d.subscription_of(self.topic_name)
+        assert subscription is not None
+        self.subscription = subscription
+        self.function = d.function(subscription.function)
+        self.dead_letter_queue_name = subscription.dead_letter_queue
+        self.program_dir = Path(program_dir)
         self.time_scale = time_scale
         self._ports = (fnf_port, trigger_port, mns_port)
         if outage_seconds < 0:
             raise ValueError(f"outage_seconds must be >= 0, got {outage_seconds}")
         self.outage_seconds = outage_seconds
         self.outage_ends = 0.0  # time.monotonic() when the trigger answers again
-        self.dead_letters: LocalQueue | None = None
         self.redriven = 0
         self.faults = faults
         self._extra_env = dict(extra_environment or {})
@@ -127,6 +177,31 @@ class LocalStack:
         self._lock = threading.Lock()
         self._stack = ExitStack()
         self.topic: Topic | None = None
+        self.dead_letters: LocalQueue | None = None
+        self.topics: dict[str, Topic] = {}
+        self.queues: dict[str, LocalQueue] = {}
+        self.runtimes: dict[str, FcRuntime] = {}
+
+    @classmethod
+    def from_render(cls, document: Mapping[str, Any], *, program_dir: Path | str = ROOT,
+                    flow_name: str | None = None, time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0,
+                    trigger_port: int = 0, mns_port: int = 0, faults: FaultPlan | None = None, seed: int = 0,
+                    outage_seconds: float = 0.0, extra_environment: Mapping[str, str] | None = None) -> Self:
+        """Deploys the render ``document``: ``infra.synth.render``'s dict, or the parsed JSON of
+        ``python -m infra.synth``. ``program_dir`` is the directory an FC 2.0 ``filename``
+        is relative to (the Pulumi project's); ``flow_name`` the flow the caller's side drives."""
+        return cls(document, program_dir=program_dir, flow_name=flow_name, time_scale=time_scale,
+                   fnf_port=fnf_port, trigger_port=trigger_port, mns_port=mns_port, faults=faults, seed=seed,
+                   outage_seconds=outage_seconds, extra_environment=extra_environment)
+
+    def _driven_topic(self, topics: set[str]) -> str:
+        named = self.deployment.outputs.get("topicName")
+        if named in topics:
+            return named
+        if len(topics) == 1:
+            return next(iter(topics))
+        raise fdl.UnsupportedFlow(f"flow {self.flow_name!r} publishes to {sorted(topics)}: the local run "
+                                  "drives a flow with one topic")
 
     def __enter__(self) -> Self:
         try:
@@ -140,72 +215,88 @@ class LocalStack:
         self._stack.close()
 
     def _start(self) -> None:
-        s = self.settings
+        d = self.deployment
         stack = self._stack
         self.certs = stack.enter_context(CertServer())
-        self.engine = Engine([DeployedFlow(s.flow_name, self.definition, self.flow)],
+        self.engine = Engine([DeployedFlow(spec.name, spec.definition, flow) for spec, flow in self.flows.values()],
                              self._publish, time_scale=self.time_scale)
         stack.callback(self.engine.stop)
         self.fnf = stack.enter_context(FnFEndpoint(self.engine, port=self._ports[0]))
         if self.faults is not None:
             self.fnf.faults.decider = self.faults.fnf
-        self.function_credentials = self.fnf.issue_sts_credentials()
         self.caller_credentials = self.fnf.issue_sts_credentials()
-        env = function_environment(s, self.fnf.url, self.certs.url_prefix)
-        env.update(self._extra_env)
-        self.fc = stack.enter_context(FcRuntime(
-            source_dir=self.source_dir, fc_version=s.function_compute,
-            credentials=self.function_credentials,
-            # docs/platform-facts.md: the python3.12 runtime has no context.credentials.
-            context_credentials=s.runtime != "python3.12", region=s.region, account_id=LOCAL_ACCOUNT_ID,
-            function=FunctionMeta(name=s.function_name, timeout=s.function_timeout_seconds,
-                                  memory=s.memory_size,
-                                  handler="index.handler" if s.function_compute == "3.0"
-                                  else "index.wsgi_handler"),
-            environment=env, port=self._ports[1]))
-        subscription = Subscription(self.fc.url, topic_name=s.topic_name, topic_owner=LOCAL_ACCOUNT_ID,
-                                    subscription_name=s.subscription_name,
-                                    notify_format=s.notify_content_format,
-                                    notify_strategy=s.notify_strategy)
-        pusher = Pusher(subscription, private_key=self.certs.identity.private_key,
-                        cert_url=self.certs.cert_url, time_scale=self.time_scale,
-                        rng=Random(self._seed))
-        if s.dead_letter_queue_name:
-            self.dead_letters = LocalQueue(s.dead_letter_queue_name,
-                                           retention_seconds=s.dead_letter_retention_seconds)
-        self.topic = Topic(s.topic_name, pusher,
-                           fault=self.faults.push if self.faults else None,
-                           on_delivery=self._delivered,
-                           dead_letter=self._dead_letter if self.dead_letters is not None else None)
-        self.mns = stack.enter_context(MnsEndpoint(account_id=LOCAL_ACCOUNT_ID, region=s.region,
+        # The driven function last, so that it is the one installed when the run starts.
+        for function in sorted(d.functions, key=lambda f: (f.name == self.function.name, f.name)):
+            self.runtimes[function.name] = self._deploy_function(function)
+        self.fc = self.runtimes[self.function.name]
+        self.mns = stack.enter_context(MnsEndpoint(account_id=d.account_id, region=d.region,
                                                    port=self._ports[2]))
-        self.mns.topics[s.topic_name] = self._publish_from_client
-        if self.dead_letters is not None:
-            self.mns.queues[self.dead_letters.name] = self.dead_letters
+        for topic_name in d.topics:
+            subscription = d.subscription_of(topic_name)
+            if subscription is None:
+                continue
+            self._deploy_topic(topic_name, subscription)
+        self.topic = self.topics[self.topic_name]
+        self.dead_letters = self.queues.get(self.dead_letter_queue_name or "")
         self.operator_key = self.mns.issue_access_key()
         # The outage runs from the start, in cloud seconds like every other timer.
         self.outage_ends = time.monotonic() + self.outage_seconds * self.time_scale
         self.fc.unavailable_until = self.outage_ends
-        # Closed first (last in, first out): in-flight pushes end while the trigger
-        # and the endpoint still serve; the engine then stops what still waits.
-        stack.callback(self.topic.close)
 
-    def _publish(self, topic: str, body: str, key: str) -> None:
-        assert self.topic is not None and topic == self.topic.name
-        self.topic.publish(body, key)
+    def _deploy_function(self, function: FunctionSpec) -> FcRuntime:
+        stack = self._stack
+        code = Path(stack.enter_context(TemporaryDirectory(prefix=f"localcloud-{function.name}-")))
+        unpack_archive(function, self.program_dir, code)
+        credentials = self.fnf.issue_sts_credentials()
+        if function.name == self.function.name:
+            self.function_credentials = credentials
+        environment = local_environment(function, self.fnf.url, self.certs.url_prefix)
+        environment.update(self._extra_env)
+        region = function.environment.get("ALIBABA_CLOUD_REGION", self.deployment.region)
+        return stack.enter_context(FcRuntime(
+            source_dir=code, fc_version=function.fc_version, credentials=credentials,
+            # docs/platform-facts.md: the python3.12 runtime has no context.credentials.
+            context_credentials=function.runtime != "python3.12", region=region,
+            account_id=self.deployment.account_id,
+            function=FunctionMeta(name=function.name, timeout=function.timeout, memory=function.memory_size,
+                                  handler=function.handler),
+            environment=environment, methods=function.trigger.methods or None,
+            auth_type=function.trigger.auth_type, url_internet_disabled=function.trigger.url_internet_disabled,
+            port=self._ports[1] if function.name == self.function.name else 0))
 
-    def _publish_from_client(self, body: str) -> Published:
-        """PublishMessage through the MNS endpoint: pushed like the flow's own publish."""
-        assert self.topic is not None
-        # Keyed by the body, so a seeded fault plan treats a republished message alike every run.
-        message = self.topic.publish(body, f"mns:{hashlib.sha256(body.encode()).hexdigest()[:16]}")
-        return Published(message.message_id, message.md5)
-
-    def _dead_letter(self, message: Message) -> None:
+    def _deploy_topic(self, topic_name: str, subscription: SubscriptionSpec) -> None:
+        runtime = self.runtimes[subscription.function]
+        pusher = Pusher(Subscription(runtime.url, topic_name=topic_name, topic_owner=self.deployment.account_id,
+                                     subscription_name=subscription.name,
+                                     notify_format=subscription.notify_content_format,
+                                     notify_strategy=subscription.notify_strategy),
+                        private_key=self.certs.identity.private_key, cert_url=self.certs.cert_url,
+                        time_scale=self.time_scale, rng=Random(self._seed))
+        queue = None
+        if subscription.dead_letter_queue:
+            spec = self.deployment.queue(subscription.dead_letter_queue)
+            queue = self.queues.setdefault(spec.name, LocalQueue(spec.name, retention_seconds=spec.retention_seconds))
+            self.mns.queues[queue.name] = queue
         # The dead letter's body is the published message itself (what MNS stores is
         # not documented: docs/platform-facts.md; infra.redrive accepts every plausible form).
-        assert self.dead_letters is not None
-        self.dead_letters.send(message.body)
+        topic = Topic(topic_name, pusher, fault=self.faults.push if self.faults else None,
+                      on_delivery=self._delivered,
+                      dead_letter=(lambda message, q=queue: q.send(message.body)) if queue is not None else None)
+        self.topics[topic_name] = topic
+        self.mns.topics[topic_name] = lambda body, t=topic: self._publish_from_client(t, body)
+        # Closed before the runtimes and the endpoints (last in, first out): in-flight
+        # pushes end while the triggers still serve; the engine then stops what still waits.
+        self._stack.callback(topic.close)
+
+    def _publish(self, topic: str, body: str, key: str) -> None:
+        self.topics[topic].publish(body, key)
+
+    @staticmethod
+    def _publish_from_client(topic: Topic, body: str) -> Published:
+        """PublishMessage through the MNS endpoint: pushed like the flow's own publish."""
+        # Keyed by the body, so a seeded fault plan treats a republished message alike every run.
+        message = topic.publish(body, f"mns:{hashlib.sha256(body.encode()).hexdigest()[:16]}")
+        return Published(message.message_id, message.md5)
 
     def _delivered(self, key: str, delivery: Delivery) -> None:
         with self._lock:
@@ -215,31 +306,35 @@ class LocalStack:
 
     def client(self, credentials: Credentials | None = None) -> AcsClient:
         ak, secret, token = credentials or self.caller_credentials
-        return AcsClient(credential=StsTokenCredential(ak, secret, token), region_id=self.settings.region,
+        return AcsClient(credential=StsTokenCredential(ak, secret, token), region_id=self.region,
                          port=self.fnf.port, auto_retry=False, timeout=70, connect_timeout=5)
 
-    def _call(self, client: AcsClient, request_class: type, **params: Any) -> dict[str, Any]:
-        """One SDK call about this stack's flow, pointed at the local endpoint."""
+    def _call(self, client: AcsClient, request_class: type, flow_name: str | None = None,
+              **params: Any) -> dict[str, Any]:
+        """One SDK call about a flow (default ``self.flow_name``), pointed at the local endpoint."""
         request = request_class()
         request.set_endpoint("127.0.0.1")
-        request.set_FlowName(self.settings.flow_name)
+        request.set_FlowName(flow_name or self.flow_name)
         for name, value in params.items():
             if value:
                 getattr(request, f"set_{name}")(value)
         return json.loads(client.do_action_with_exception(request))
 
-    def start(self, client: AcsClient, input_text: str, name: str | None = None) -> str:
-        return self._call(client, StartExecutionRequest, Input=input_text, ExecutionName=name)["Name"]
+    def start(self, client: AcsClient, input_text: str, name: str | None = None, *,
+              flow_name: str | None = None) -> str:
+        return self._call(client, StartExecutionRequest, flow_name, Input=input_text,
+                          ExecutionName=name)["Name"]
 
-    def describe(self, client: AcsClient, name: str, wait_seconds: int = 0) -> dict[str, Any]:
-        return self._call(client, DescribeExecutionRequest, ExecutionName=name,
+    def describe(self, client: AcsClient, name: str, wait_seconds: int = 0, *,
+                 flow_name: str | None = None) -> dict[str, Any]:
+        return self._call(client, DescribeExecutionRequest, flow_name, ExecutionName=name,
                           WaitTimeSeconds=wait_seconds)
 
-    def history(self, client: AcsClient, name: str) -> list[dict[str, Any]]:
+    def history(self, client: AcsClient, name: str, *, flow_name: str | None = None) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         next_token = None
         while True:
-            page = self._call(client, GetExecutionHistoryRequest, ExecutionName=name,
+            page = self._call(client, GetExecutionHistoryRequest, flow_name, ExecutionName=name,
                               NextToken=next_token)
             events.extend(page["Events"])
             next_token = page.get("NextToken")
@@ -266,20 +361,24 @@ class Outcome:
         return json.loads(text) if text else None
 
 
-def run_one(stack: LocalStack, input_text: str, *, deadline_seconds: float = 120.0) -> Outcome:
-    """Starts one execution over the SDK and long-polls DescribeExecution until it ends."""
+def run_one(stack: LocalStack, input_text: str, *, deadline_seconds: float = 120.0,
+            flow_name: str | None = None) -> Outcome:
+    """Starts one execution of ``flow_name`` (default the stack's flow) over the SDK and
+    long-polls DescribeExecution until it ends."""
+    flow_name = flow_name or stack.flow_name
     client = stack.client()
-    name = stack.start(client, input_text)
+    name = stack.start(client, input_text, flow_name=flow_name)
     deadline = time.monotonic() + deadline_seconds
     while True:
         remaining = int(max(1, min(60, deadline - time.monotonic())))
-        description = stack.describe(client, name, wait_seconds=remaining)
+        description = stack.describe(client, name, wait_seconds=remaining, flow_name=flow_name)
         if description["Status"] != "Running" or time.monotonic() >= deadline:
             break
-    stack.topic.drain(timeout=5)  # let the delivery thread record its result
+    for topic in stack.topics.values():
+        topic.drain(timeout=5)  # let the delivery threads record their results
     pushes = [p for p in stack.pushed if p.key.startswith(f"{name}:")]
-    ending = ending_of(stack.engine.execution(stack.settings.flow_name, name))
-    return Outcome(description, stack.history(client, name), pushes, ending)
+    ending = ending_of(stack.engine.execution(flow_name, name))
+    return Outcome(description, stack.history(client, name, flow_name=flow_name), pushes, ending)
 
 
 def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
@@ -365,7 +464,7 @@ def redrive_dead_letters(stack: LocalStack, *, settle_seconds: float = 60.0) -> 
         if not stack.topic.in_flight():
             break
     account = Account(stack.mns.url, *stack.operator_key)
-    outcomes = redrive(account.get_queue(stack.dead_letters.name), account.get_topic(stack.settings.topic_name))
+    outcomes = redrive(account.get_queue(stack.dead_letters.name), account.get_topic(stack.topic_name))
     stack.redriven += sum(1 for o in outcomes if o.result == PUBLISHED)
     return outcomes
 
@@ -400,7 +499,7 @@ def run_many(stack: LocalStack, input_text: str, count: int, *, concurrency: int
         redrive_dead_letters(stack)
     stack.engine.wait_all(deadline_seconds)  # what still runs after it is counted as still_running
     stack.topic.drain(timeout=10)
-    executions = [stack.engine.execution(stack.settings.flow_name, n) for n in names]
+    executions = [stack.engine.execution(stack.flow_name, n) for n in names]
     return summarize(stack, executions, time.monotonic() - started_at)
 
 

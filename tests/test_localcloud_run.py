@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
@@ -12,18 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import settings_from_mapping
-from infra.stack_config import read_stack_config
 from localcloud import __main__ as cli
 from localcloud.faults import FaultPlan
 from localcloud.run import LocalStack, run_many, run_one
+from tests.local_render import rendered, rendered_with_work
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = '{"messageBody": "hello world"}'
-
-
-def settings(*overrides: str):
-    return settings_from_mapping(read_stack_config("dev", overrides), stack="dev")
 
 
 def work_module(tmp_path: Path, monkeypatch, name: str, body: str) -> str:
@@ -34,7 +30,7 @@ def work_module(tmp_path: Path, monkeypatch, name: str, body: str) -> str:
 
 
 def test_demo_succeeds_through_real_sockets_with_a_signed_report():
-    with LocalStack(settings()) as stack:
+    with LocalStack.from_render(rendered()) as stack:
         outcome = run_one(stack, DEMO)
         calls = stack.fnf.calls_of("ReportTaskSucceeded")
         published = [e for e in outcome.history if e["Type"] == "TaskSubmitted"]
@@ -58,29 +54,25 @@ ECHO_WORK = """
 """
 
 
-def test_a_multi_field_work_output_reaches_the_flow_intact(tmp_path, monkeypatch):
-    work = work_module(tmp_path, monkeypatch, "echo_work_a", ECHO_WORK)
-    config = settings(f"callbackWork={work}")
-    with LocalStack(config) as stack:
+def test_a_multi_field_work_output_reaches_the_flow_intact(tmp_path):
+    with LocalStack.from_render(rendered_with_work(tmp_path, "echo_work_a", ECHO_WORK)) as stack:
         outcome = run_one(stack, DEMO)
         [call] = stack.fnf.calls_of("ReportTaskSucceeded")
-    expected = {"status": "success", "echo": "hello world", "detail": {"topic": config.topic_name}}
+    expected = {"status": "success", "echo": "hello world", "detail": {"topic": stack.topic_name}}
     assert json.loads(call.params["Output"]) == expected
     assert (outcome.status, outcome.output) == ("Succeeded", expected)
     succeeded = json.loads(outcome.history[-1]["EventDetail"])
     assert succeeded == {"output": expected}
 
 
-def test_configured_output_mappings_shape_the_flows_output(tmp_path, monkeypatch):
-    work = work_module(tmp_path, monkeypatch, "echo_work_b", ECHO_WORK)
+def test_configured_output_mappings_shape_the_flows_output(tmp_path):
     mappings = ('taskOutputMappings=[{"target": "status", "source": "$local.status"},'
                 ' {"target": "topic", "source": "$local.detail.topic"},'
                 ' {"target": "sent", "source": "$input.messageBody"}]')
-    config = settings(f"callbackWork={work}", mappings)
-    with LocalStack(config) as stack:
+    with LocalStack.from_render(rendered_with_work(tmp_path, "echo_work_b", ECHO_WORK, mappings)) as stack:
         outcome = run_one(stack, DEMO)
     assert (outcome.status, outcome.output) == (
-        "Succeeded", {"status": "success", "topic": config.topic_name, "sent": "hello world"})
+        "Succeeded", {"status": "success", "topic": stack.topic_name, "sent": "hello world"})
 
 
 @pytest.mark.parametrize("overrides", [
@@ -88,7 +80,7 @@ def test_configured_output_mappings_shape_the_flows_output(tmp_path, monkeypatch
     ("runtime=python3.12", "notifyContentFormat=SIMPLIFIED"),
 ])
 def test_other_stack_variants_run_too(overrides):
-    with LocalStack(settings(*overrides)) as stack:
+    with LocalStack.from_render(rendered(*overrides)) as stack:
         outcome = run_one(stack, DEMO)
     assert (outcome.status, outcome.output) == ("Succeeded", {"status": "success"})
 
@@ -98,15 +90,16 @@ SPECS = pytest.mark.parametrize("spec", ["fdl", "cloudflow"])
 
 
 @SPECS
-def test_task_failure_ends_the_execution_failed_with_error_and_cause(tmp_path, monkeypatch, spec):
-    work = work_module(tmp_path, monkeypatch, f"failing_work_{spec}", """
+def test_task_failure_ends_the_execution_failed_with_error_and_cause(tmp_path, spec):
+    failing = """
         from mns_callback import TaskFailed
 
         def work(message_body, notification):
             raise TaskFailed("Work.DiskFull", "no space left for " + str(message_body))
-    """)
-    # Named in the stack's config, as a deployment names it: callbackWork -> CALLBACK_WORK.
-    with LocalStack(settings(f"callbackWork={work}", f"flowSpec={spec}")) as stack:
+    """
+    # Named in the stack's config and shipped in the archive, as a deployment does it.
+    render = rendered_with_work(tmp_path, f"failing_work_{spec}", failing, f"flowSpec={spec}")
+    with LocalStack.from_render(render) as stack:
         outcome = run_one(stack, DEMO)
         [call] = stack.fnf.calls_of("ReportTaskFailed")
     assert outcome.status == "Failed"
@@ -130,8 +123,8 @@ SLOW_WORK = """
 def test_task_timeout_shorter_than_the_callback_fails_the_execution(tmp_path, monkeypatch, spec):
     work = work_module(tmp_path, monkeypatch, f"slow_work_a_{spec}", SLOW_WORK)
     # 1 s of cloud time is 10 ms here; the callback path takes 400 ms.
-    no_rules = settings("taskTimeoutSeconds=1", "taskRetry=[]", "taskCatch=[]", f"flowSpec={spec}")
-    with LocalStack(no_rules, extra_environment={"CALLBACK_WORK": work}, time_scale=0.01) as stack:
+    no_rules = rendered("taskTimeoutSeconds=1", "taskRetry=[]", "taskCatch=[]", f"flowSpec={spec}")
+    with LocalStack.from_render(no_rules, extra_environment={"CALLBACK_WORK": work}, time_scale=0.01) as stack:
         outcome = run_one(stack, DEMO)
         stack.topic.drain(5)
         late = stack.engine.tokens.refused
@@ -144,12 +137,12 @@ def test_task_timeout_shorter_than_the_callback_fails_the_execution(tmp_path, mo
 @SPECS
 def test_catch_routes_a_timeout_after_the_configured_retry(tmp_path, monkeypatch, spec):
     work = work_module(tmp_path, monkeypatch, f"slow_work_b_{spec}", SLOW_WORK)
-    config = settings("taskTimeoutSeconds=1",
+    config = rendered("taskTimeoutSeconds=1",
                       'taskRetry=[{"errors": ["FnF.TaskTimeout"], "maxAttempts": 1}]',
                       'taskCatch=[{"errors": ["FnF.TaskTimeout"], "status": "timeout"}]', f"flowSpec={spec}")
-    with LocalStack(config, extra_environment={"CALLBACK_WORK": work}, time_scale=0.01) as stack:
+    with LocalStack.from_render(config, extra_environment={"CALLBACK_WORK": work}, time_scale=0.01) as stack:
         outcome = run_one(stack, DEMO)
-        execution = stack.engine.execution(config.flow_name, outcome.description["Name"])
+        execution = stack.engine.execution(stack.flow_name, outcome.description["Name"])
     assert execution.timed_out and execution.caught == "FnF.TaskTimeout"
     types = [e["Type"] for e in outcome.history]
     assert (outcome.status, outcome.output) == ("Succeeded", {"status": "timeout"})
@@ -163,7 +156,8 @@ def test_catch_routes_a_timeout_after_the_configured_retry(tmp_path, monkeypatch
 @pytest.mark.timeout(60)  # the issue bounds this run well under a minute; bench/ measures it
 @SPECS
 def test_fault_run_loses_nothing_and_reports_each_execution_once(spec):
-    with LocalStack(settings(f"flowSpec={spec}"), faults=FaultPlan(seed=2024, rate=0.3), seed=2024) as stack:
+    with LocalStack.from_render(rendered(f"flowSpec={spec}"), faults=FaultPlan(seed=2024, rate=0.3),
+                                seed=2024) as stack:
         summary = run_many(stack, DEMO, 200)
         accepted = {r.token for r in stack.engine.tokens.reports}
         executions = list(stack.engine.executions.values())
@@ -223,42 +217,50 @@ def test_cli_cloudflow_demo_prints_the_same_output_and_timeline_as_the_fdl_demo(
 
 
 def test_cloudflow_run_interprets_the_state_machine_the_stack_declares():
-    config = settings("flowSpec=cloudflow")
-    with LocalStack(config) as stack:
+    with LocalStack.from_render(rendered("flowSpec=cloudflow")) as stack:
         outcome = run_one(stack, DEMO)
         [call] = stack.fnf.calls_of("ReportTaskSucceeded")
         published = [e for e in outcome.history if e["Type"] == "TaskSubmitted"]
     assert stack.definition.startswith("Type: StateMachine\n")
     detail = json.loads(published[0]["EventDetail"])
-    assert detail["resourceArn"] == f"acs:mns:{config.region}:1234567890123456:/topics/{config.topic_name}/messages"
+    assert detail["resourceArn"] == f"acs:mns:{stack.region}:1234567890123456:/topics/{stack.topic_name}/messages"
     assert detail["messageBody"] == {"messageBody": "hello world", "taskToken": call.params["TaskToken"]}
     assert (outcome.status, outcome.output) == ("Succeeded", {"status": "success"})
 
 
-def test_cloudflow_output_mappings_shape_the_flows_output_as_the_fdl_ones_do(tmp_path, monkeypatch):
-    work = work_module(tmp_path, monkeypatch, "echo_work_c", ECHO_WORK)
+def test_cloudflow_output_mappings_shape_the_flows_output_as_the_fdl_ones_do(tmp_path):
     mappings = ('taskOutputMappings=[{"target": "status", "source": "$local.status"},'
                 ' {"target": "topic", "source": "$local.detail.topic"}, {"target": "via", "source": "mns"},'
                 ' {"target": "sent", "source": "$input.messageBody"}]')
     outputs = []
     for spec in ("fdl", "cloudflow"):
-        config = settings(f"callbackWork={work}", mappings, f"flowSpec={spec}")
-        with LocalStack(config) as stack:
+        render = rendered_with_work(tmp_path / spec, "echo_work_c", ECHO_WORK, mappings, f"flowSpec={spec}")
+        with LocalStack.from_render(render) as stack:
             outputs.append(run_one(stack, DEMO).output)
-    assert outputs[0] == outputs[1] == {"status": "success", "topic": config.topic_name, "via": "mns",
+    assert outputs[0] == outputs[1] == {"status": "success", "topic": stack.topic_name, "via": "mns",
                                         "sent": "hello world"}
 
 
-def test_cli_shows_a_multi_field_work_output_whole(tmp_path):
+def test_cli_shows_a_multi_field_work_output_whole(tmp_path, monkeypatch, capsys):
+    # The CLI's own render, but of a source whose archive ships mywork.py.
+    render = rendered_with_work(tmp_path, "mywork", ECHO_WORK)
+    monkeypatch.setattr(cli, "render", lambda stack, overrides: render)
+    assert cli.main(["run", "--input", '{"messageBody":"hello world"}']) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0]) == {
+        "status": "success", "echo": "hello world", "detail": {"topic": render["outputs"]["topicName"]}}
+
+
+def test_cli_refuses_a_work_function_the_archive_does_not_ship(tmp_path):
+    """callbackWork names a module outside function/: pulumi up would ship an archive
+    without it, so the local run, which runs that archive, refuses it as the render does."""
     (tmp_path / "mywork.py").write_text(textwrap.dedent(ECHO_WORK))
     result = subprocess.run(
-        [sys.executable, "-m", "localcloud", "run", "--input", '{"messageBody":"hello world"}',
-         "--config", "callbackWork=mywork:work"],
+        [sys.executable, "-m", "localcloud", "run", "--input", DEMO, "--config", "callbackWork=mywork:work"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))})
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.splitlines()[0]) == {
-        "status": "success", "echo": "hello world", "detail": {"topic": settings().topic_name}}
+    assert result.returncode == 2 and result.stdout == ""
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err and "work function" in err and "mywork.py not found" in err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -311,28 +313,27 @@ def test_cli_port_in_use_is_exit_2(capsys):
     assert "port is in use" in capsys.readouterr().err
 
 
+def with_definition(document: dict, definition: str) -> dict:
+    """A copy of the render whose one flow has another definition."""
+    edited = copy.deepcopy(document)
+    [flow] = [r for r in edited["resources"] if r["type"] == "alicloud:fnf/flow:Flow"]
+    flow["inputs"]["definition"] = definition
+    return edited
+
+
 def test_cli_unsupported_flow_definition_is_exit_2(monkeypatch, capsys):
-    original = cli.LocalStack.__init__
-
-    def with_edited_definition(self, settings, **kwargs):
-        import localcloud.run as run_module
-
-        monkeypatch.setattr(run_module, "build_flow_definition",
-                            lambda s: "version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: w\n")
-        original(self, settings, **kwargs)
-
-    monkeypatch.setattr(cli.LocalStack, "__init__", with_edited_definition)
+    edited = with_definition(rendered(), "version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: w\n")
+    monkeypatch.setattr(cli, "render", lambda stack, overrides: edited)
     assert cli.main(["run", "--input", DEMO]) == 2
     err = capsys.readouterr().err
     assert "cannot run locally" in err and "'wait' steps are not supported" in err
 
 
 def test_cli_unsupported_cloudflow_definition_is_exit_2(monkeypatch, capsys):
-    import localcloud.run as run_module
-
-    monkeypatch.setattr(run_module, "build_cloudflow_definition", lambda *args, **kwargs: (
+    edited = with_definition(rendered("flowSpec=cloudflow"), (
         "Type: StateMachine\nSpecVersion: v1\nStartAt: w\nStates:\n  - Type: Wait\n    Name: w\n"
         "    Seconds: 1\n    End: true\n"))
+    monkeypatch.setattr(cli, "render", lambda stack, overrides: edited)
     assert cli.main(["run", "--input", DEMO, "--config", "flowSpec=cloudflow"]) == 2
     err = capsys.readouterr().err
     assert "cannot run locally" in err and "'Wait' states are not supported" in err

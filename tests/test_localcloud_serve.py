@@ -114,13 +114,11 @@ def test_sigterm_ends_it_with_exit_code_0(served) -> None:
 
 
 def test_without_a_queue_the_line_names_none() -> None:
-    from infra.config import settings_from_mapping
-    from infra.stack_config import read_stack_config
     from localcloud.__main__ import serve_description
     from localcloud.run import LocalStack
+    from tests.local_render import rendered
 
-    settings = settings_from_mapping(read_stack_config("dev", ["deadLetterQueue=false"]), stack="dev")
-    with LocalStack(settings) as stack:
+    with LocalStack.from_render(rendered("deadLetterQueue=false")) as stack:
         line = serve_description(stack, ("id", "secret"))
         assert stack.mns.queues == {}
     assert line["deadLetterQueueName"] == "" and line["accessKeyId"] == "id"

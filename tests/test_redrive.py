@@ -12,11 +12,10 @@ from collections import Counter
 
 import pytest
 
-from infra.config import settings_from_mapping
 from infra.redrive import FAILED, PUBLISHED, SKIPPED, main, original_message, redrive
-from infra.stack_config import read_stack_config
 from localcloud.mns_api import LocalQueue, MnsEndpoint, MnsError, Published
 from localcloud.run import LocalStack, run_many
+from tests.local_render import rendered
 from tests.mns_sdk import require_mns_sdk
 
 CALLBACK = json.dumps({"messageBody": "hello", "taskToken": "dG9rZW4="})
@@ -201,15 +200,15 @@ def test_the_command_refuses_what_it_cannot_run(monkeypatch, capsys) -> None:
 # ---- the outage -------------------------------------------------------------------------------
 
 
-def _settings(*overrides: str):
-    return settings_from_mapping(read_stack_config("dev", overrides), stack="dev")
+def _render(*overrides: str):
+    return rendered(*overrides)
 
 
 def test_an_outage_past_the_retries_dead_letters_and_a_redrive_loses_nothing() -> None:
     require_mns_sdk()
     # BACKOFF_RETRY: 3 retries 10-20 s apart, at most 60 cloud s; the outage lasts 300 s,
     # the task waits 3000 s: at time scale 0.01, 0.6 s, 3 s and 30 s (room for a slow start).
-    with LocalStack(_settings("taskTimeoutSeconds=3000"), outage_seconds=300, time_scale=0.01) as stack:
+    with LocalStack.from_render(_render("taskTimeoutSeconds=3000"), outage_seconds=300, time_scale=0.01) as stack:
         summary = run_many(stack, DEMO, 50, redrive=True)
     assert (summary["succeeded"], summary["all_callbacks_arrived"]) == (50, True)
     assert (summary["dead_lettered"], summary["redriven"]) == (50, 50)
@@ -219,8 +218,8 @@ def test_an_outage_past_the_retries_dead_letters_and_a_redrive_loses_nothing() -
 
 def test_without_a_redrive_the_dead_letters_wait_and_the_executions_time_out() -> None:
     # The outage (10 s here) outlasts the task's wait (2 s): no push can succeed.
-    config = _settings("taskTimeoutSeconds=200", "taskRetry=[]", "taskCatch=[]")
-    with LocalStack(config, outage_seconds=1000, time_scale=0.01) as stack:
+    config = _render("taskTimeoutSeconds=200", "taskRetry=[]", "taskCatch=[]")
+    with LocalStack.from_render(config, outage_seconds=1000, time_scale=0.01) as stack:
         summary = run_many(stack, DEMO, 10)
         left = len(stack.dead_letters)
     assert (summary["dead_lettered"], summary["redriven"], summary["timed_out"]) == (10, 0, 10)
@@ -229,8 +228,8 @@ def test_without_a_redrive_the_dead_letters_wait_and_the_executions_time_out() -
 
 
 def test_without_a_queue_a_failed_push_is_discarded() -> None:
-    config = _settings("taskTimeoutSeconds=200", "taskRetry=[]", "taskCatch=[]", "deadLetterQueue=false")
-    with LocalStack(config, outage_seconds=1000, time_scale=0.01) as stack:
+    config = _render("taskTimeoutSeconds=200", "taskRetry=[]", "taskCatch=[]", "deadLetterQueue=false")
+    with LocalStack.from_render(config, outage_seconds=1000, time_scale=0.01) as stack:
         summary = run_many(stack, DEMO, 3)
     assert stack.dead_letters is None
     assert (summary["dead_lettered"], summary["messages_undelivered"], summary["timed_out"]) == (0, 3, 3)
