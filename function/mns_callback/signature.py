@@ -92,11 +92,10 @@ def _allowed_url(encoded: str, allowed_prefixes: tuple[str, ...]) -> str:
 _BLANK_OR_CONTROL = re.compile("[\x00- ]")  # a space or any C0 control (ord <= 32)
 
 
-def check_date(headers: Mapping[str, str], now: datetime) -> None:
-    """Refuse a push whose Date is missing or more than 15 minutes off."""
-    raw = headers.get("date", "").strip()
-    if not raw:
-        raise SignatureRejected("Date header is missing")
+# Pushes sent within the same second carry the same Date: each value is read once.
+# Only dates that parse are remembered (a refusal raises, and lru_cache keeps no exceptions).
+@lru_cache(maxsize=16)
+def _sent_at(raw: str) -> datetime:
     try:
         sent = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
@@ -104,6 +103,15 @@ def check_date(headers: Mapping[str, str], now: datetime) -> None:
     if sent.tzinfo is None:
         # timezone.utc, not datetime.UTC (3.11+): the function also runs on python3.9 / 3.10.
         sent = sent.replace(tzinfo=timezone.utc)
+    return sent
+
+
+def check_date(headers: Mapping[str, str], now: datetime) -> None:
+    """Refuse a push whose Date is missing or more than 15 minutes off."""
+    raw = headers.get("date", "").strip()
+    if not raw:
+        raise SignatureRejected("Date header is missing")
+    sent = _sent_at(raw)
     skew = abs((now - sent).total_seconds())
     if skew > MAX_DATE_SKEW_SECONDS:
         raise SignatureRejected(f"Date is {int(skew)} s away from now; at most {MAX_DATE_SKEW_SECONDS} s allowed")
