@@ -14,8 +14,9 @@ SDK is imported: it has chardet's spec, path and name, so the import system
 finds it and imports nothing; the first attribute it lacks (``detect``,
 ``__version__``, ...) runs chardet's real ``__init__`` in it, so from then on it
 is the real module. ``importlib.util.LazyLoader`` would not do: the import
-system reads ``__spec__`` of a module it finds (python3.11 and later), which
-makes LazyLoader run the module at once.
+system reads ``__spec__`` of a module it finds in ``sys.modules``, and any
+attribute read makes a LazyLoader module run at once (so it did on python3.9
+to 3.12: chardet still ran while requests was imported).
 """
 
 from __future__ import annotations
