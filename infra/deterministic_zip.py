@@ -31,7 +31,11 @@ import struct
 import zlib
 from collections.abc import Iterable
 
-import deflate
+try:
+    import deflate
+except ImportError as exc:
+    raise ImportError("the code archive is deflated by the 'deflate' package, pinned in requirements.txt: "
+                      "run pip install -r requirements.txt", name="deflate") from exc
 
 # libdeflate's levels run 1-12; 9 is the strongest of its fast (lazy) parsers:
 # within 2% of level 12 on the code archive, in an eighth of the time.

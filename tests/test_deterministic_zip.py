@@ -7,6 +7,7 @@ import hashlib
 import io
 import shutil
 import subprocess
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -93,3 +94,11 @@ def test_times_outside_the_zip_range_are_refused_by_name() -> None:
 def test_an_archive_that_would_need_zip64_is_refused() -> None:
     with pytest.raises(deterministic_zip.ZipLimitError, match="needs ZIP64"):
         deterministic_zip.zip_archive([("x" * 70000, b"")], date_time=packaging.ZIP_EPOCH, mode=0o100644)
+
+
+def test_without_the_pinned_compressor_the_error_says_what_to_install() -> None:
+    script = "import sys; sys.modules['deflate'] = None\nimport infra.deterministic_zip\n"
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
+                         cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert ran.returncode != 0
+    assert "the code archive is deflated by the 'deflate' package, pinned in requirements.txt" in ran.stderr
