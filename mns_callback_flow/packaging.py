@@ -23,12 +23,10 @@ Everything here is pure apart from reading files (and ``write_archive``).
 import ast
 import base64
 import hashlib
-import io
 import os
 import re
 import stat
 import sys
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -326,22 +324,16 @@ def _source_files(source_dir: Path) -> dict[str, bytes]:
 
 
 def zip_bytes(files: Mapping[str, bytes]) -> bytes:
-    """A deterministic zip of ``files``: sorted, fixed time, mode 0644, stored.
+    """A deterministic zip of ``files``: sorted, fixed time, mode 0644, deflated.
 
-    Entries are stored, not deflated: deflate output depends on the zlib build
-    (zlib-ng and Apple's zlib compress the same input differently), so a
-    deflated archive would change its checksum, and show a diff in the next
-    preview, whenever the stack is deployed from another machine.
+    Entries are deflated by the pinned libdeflate, not the system zlib, whose
+    output differs between builds (zlib-ng and Apple's zlib compress the same
+    input differently): the same files give the same bytes, and the same
+    checksum, on every machine (``mns_callback_flow.deterministic_zip``).
     """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-            info.create_system = 3  # Unix, so the mode bits below are honoured
-            info.external_attr = FILE_MODE << 16
-            info.compress_type = zipfile.ZIP_STORED
-            archive.writestr(info, files[name])
-    return buffer.getvalue()
+    from mns_callback_flow.deterministic_zip import zip_archive
+
+    return zip_archive(((name, files[name]) for name in sorted(files)), date_time=ZIP_EPOCH, mode=FILE_MODE)
 
 
 def _top_level_names(paths: Iterable[str]) -> set[str]:

@@ -142,7 +142,11 @@ def test_entries_sorted_with_fixed_times_and_modes(source: Path) -> None:
         for info in infos:
             assert info.date_time == (1980, 1, 1, 0, 0, 0), info.filename
             assert info.external_attr >> 16 == 0o100644, info.filename
-            assert info.compress_type == zipfile.ZIP_STORED
+            # Deflated by the pinned libdeflate; stored only where deflating would not make it smaller.
+            if info.compress_type == zipfile.ZIP_STORED:
+                assert info.compress_size == info.file_size, info.filename
+            else:
+                assert info.compress_type == zipfile.ZIP_DEFLATED and info.compress_size < info.file_size
         assert opened.read("callback/core.py") == b"NAME = 'core'\n"
         assert opened.testzip() is None
 
@@ -380,10 +384,13 @@ import index
 with open("event.json", "rb") as file:
     answer = index.handler(file.read(), None)
 sdk_signer_loaded_cryptography = "cryptography.hazmat.primitives.serialization" in sys.modules
+chardet_ran = any(m.startswith("aliyunsdkcore.vendored.requests.packages.chardet.") for m in sys.modules)
 import cryptography
+from mns_callback import rsa_backend
 origins = {m: sys.modules[m].__file__ for m in ("aliyunsdkcore", "aliyunsdkfnf", "jmespath", "cryptography")}
 print(json.dumps({"answer": answer, "origins": origins, "cryptography": cryptography.__version__,
-                  "sdk_loaded_cryptography": sdk_signer_loaded_cryptography}))
+                  "sdk_loaded_cryptography": sdk_signer_loaded_cryptography, "chardet_ran": chardet_ran,
+                  "rsa_check": "cryptography" if rsa_backend.native_backend() else "pure-python"}))
 """
 
 
@@ -391,7 +398,7 @@ def report_through_archive(
     archive: packaging.CodeArchive, tmp_path: Path, interpreter: str, provided_dir: Path
 ) -> tuple[dict, Report | None, Path]:
     """Hand one signed push to the unzipped archive's handler in ``interpreter``, reporting to a
-    local FnF: the signature check (pure Python) and the SDK both run on what the runtime has."""
+    local FnF: the signature check and the SDK both run on what the runtime has."""
     code_dir = unzip(archive.data, tmp_path / "code")
     registry = TokenRegistry()
     with FnFEndpoint(registry) as fnf, CertServer() as cert:
@@ -427,6 +434,8 @@ def assert_reported_from_the_archive(outcome: dict, report: Report | None, code_
     # aliyun-python-sdk-core's signer imports cryptography: the runtime's copy served it.
     assert outcome["sdk_loaded_cryptography"] is True
     assert not outcome["origins"]["cryptography"].startswith(str(code_dir))
+    # The SDK's vendored chardet is left unrun: reporting never guesses a text encoding.
+    assert outcome["chardet_ran"] is False
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -436,6 +445,7 @@ def test_real_function_archive_reports_a_push_on_what_the_runtime_provides(runti
         archive, tmp_path, sys.executable, runtime_provided(tmp_path / "runtime")
     )
     assert_reported_from_the_archive(outcome, report, code_dir)
+    assert outcome["rsa_check"] == "cryptography"
 
 
 def _site_of_cryptography(interpreter: str) -> Path:
@@ -463,6 +473,8 @@ def test_real_function_reports_with_the_oldest_cryptography_the_sdk_accepts(runt
     assert_reported_from_the_archive(outcome, report, code_dir)
     used = Version(outcome["cryptography"])
     assert used.release[:2] == floor.release[:2], f"cryptography {used} is not the oldest accepted, {floor}"
+    # cryptography before 3.1 cannot build a key without a backend argument: the pure-Python check ran.
+    assert outcome["rsa_check"] == "pure-python"
 
 
 def test_entry_point_must_be_defined(source: Path) -> None:

@@ -95,3 +95,35 @@ def test_a_certificate_url_with_a_backslash_or_blank_is_refused_before_any_fetch
         signature.verify_signed_headers("POST", KAT["path"], headers, allowed_prefixes=PREFIXES,
                               keys=signature.KeyCache(fetch), now=KAT_NOW)
     assert fetch.urls == []
+
+
+@PROPERTY
+@given(method=st.sampled_from(["POST", "PUT"]), header=st.sampled_from(sorted(KAT_HEADERS)),
+       suffix=st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=4), flip=st.integers(0, 511))
+def test_the_real_push_altered_gets_the_same_verdict_from_cryptography_and_pure_python(
+        method: str, header: str, suffix: str, flip: int) -> None:
+    """The signed text or the signature altered: cryptography's check and the pure-Python one agree."""
+    from mns_callback import rsa_backend, rsa_verify
+
+    key = signature.load_public_key(KAT["certificate_pem"].encode())
+    assert key.native is not None, "the handler's cached key does not use cryptography's check"
+    headers = {**KAT_HEADERS, header: KAT_HEADERS[header] + suffix}
+    text = signature.string_to_sign(method, KAT["path"], headers).encode()
+    signed = bytearray(base64.b64decode(KAT_HEADERS["authorization"]))
+    if flip < 8 * len(signed):
+        signed[flip // 8] ^= 1 << (flip % 8)
+    verdict = rsa_backend.verify(key, text, bytes(signed))
+    assert verdict is rsa_verify.verify_sha1(key.numbers, text, bytes(signed))
+    assert verdict is (method == "POST" and (suffix == "" or header == "authorization") and flip >= 8 * len(signed))
+
+
+def test_the_certificate_is_read_once_per_cached_url_not_per_push(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[bytes] = []
+    read = signature.public_key_of_certificate
+    monkeypatch.setattr(signature, "public_key_of_certificate", lambda pem: (reads.append(pem), read(pem))[1])
+    keys = signature.KeyCache(Fetch())
+    for _ in range(5):
+        signature.verify_signed_headers("POST", KAT["path"], KAT_HEADERS, allowed_prefixes=PREFIXES,
+                                        keys=keys, now=KAT_NOW)
+    assert len(reads) == 1
+    assert keys.get(KAT["certificate_url"]).native is not None

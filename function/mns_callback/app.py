@@ -57,9 +57,30 @@ _keys = None
 def _key_cache():
     global _keys
     if _keys is None:
-        from .signature import KeyCache
-        _keys = KeyCache()
+        _keys = _signature().KeyCache()
     return _keys
+
+
+# The signature and report modules are imported on the first push that needs
+# them (report brings in the SDK), then kept: an import statement in the hot
+# path costs a few microseconds on every push.
+_modules: dict[str, Any] = {}
+
+
+def _signature() -> Any:
+    module = _modules.get("signature")
+    if module is None:
+        from . import signature as module
+        _modules["signature"] = module
+    return module
+
+
+def _report() -> Any:
+    module = _modules.get("report")
+    if module is None:
+        from . import report as module
+        _modules["report"] = module
+    return module
 
 
 def lower_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
@@ -133,9 +154,8 @@ def _run(request: HttpRequest, invocation: Invocation, settings: Settings | Sett
     # MNS hears an answer within its 5 s however slowly a peer answers.
     deadline = started + PUSH_DEADLINE_SECONDS
     if settings.verify_signature:
-        from .signature import verify_push
         try:
-            verify_push(request.method.upper(), (request.path, *request.other_paths), request.headers,
+            _signature().verify_push(request.method.upper(), (request.path, *request.other_paths), request.headers,
                         request.body, allowed_prefixes=settings.cert_prefixes_for(region),
                         keys=keys or _key_cache(), now=now, deadline=deadline)
         except SignatureRejected as exc:
@@ -176,10 +196,7 @@ def _run(request: HttpRequest, invocation: Invocation, settings: Settings | Sett
         failure = ("CallbackOutputInvalid", str(exc))
     except Exception as exc:  # noqa: BLE001 - user code; MNS redelivers
         return Outcome.WORK_ERROR, f"work function raised {type(exc).__name__}"
-    factory = reporter_factory
-    if factory is None:
-        from .report import reporter_for
-        factory = reporter_for
+    factory = reporter_factory or _report().reporter_for
     reporter = factory(settings.endpoint_for(region), region, invocation.credentials)
     if failure is None:
         result = reporter.succeed(task.task_token, output, deadline)

@@ -76,8 +76,21 @@ def status_of(outcome: Outcome) -> int:
     return _STATUS[outcome]
 
 
+# A handled outcome's answer does not depend on the message: built once each.
+_HANDLED: dict[Outcome, Decision] = {}
+
+
 def decide(outcome: Outcome, message: str = "") -> Decision:
     """HTTP answer for an outcome; ``message`` says what went wrong, if anything."""
+    answer = _HANDLED.get(outcome)
+    if answer is None:
+        answer = _decide(outcome, message)
+        if answer.status < 300:
+            _HANDLED[outcome] = answer
+    return answer
+
+
+def _decide(outcome: Outcome, message: str) -> Decision:
     status = _STATUS[outcome]
     if status < 300:
         document: dict[str, str] = {"result": outcome.value}

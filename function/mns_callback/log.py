@@ -8,6 +8,8 @@ import sys
 from typing import Any
 
 logger = logging.getLogger("mns_callback")
+# json.dumps with these options builds this encoder anew on every call.
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _ensure_output() -> None:
@@ -35,6 +37,6 @@ def log_push(**fields: Any) -> str:
     _ensure_output()
     if "task_token" in fields:
         fields["task_token"] = shorten_token(fields["task_token"])
-    line = json.dumps({"event": "mns_push", **fields}, sort_keys=True, ensure_ascii=False, default=str)
+    line = _ENCODER.encode({"event": "mns_push", **fields})
     logger.info(line)
     return line

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from .credentials import Credentials
 from .deadline import PUSH_DEADLINE_SECONDS, DeadlineExceeded, call_before
 from .decision import Outcome
+from .deferred_imports import defer_vendored_chardet
 
 CONNECT_TIMEOUT_SECONDS = 1.0
 READ_TIMEOUT_SECONDS = 2.0
@@ -122,6 +123,7 @@ class Reporter:
 
     def __init__(self, endpoint_url: str, region: str, credentials: Credentials,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        defer_vendored_chardet()  # before the SDK's first import: a report never uses chardet
         from aliyunsdkcore.auth.credentials import (
             AccessKeyCredential,
             StsTokenCredential,

@@ -1,9 +1,10 @@
 """RSA PKCS#1 v1.5 SHA-1 verification of an X.509 certificate's key, in pure Python.
 
-The signature check needs no compiled code, so it behaves the same on every FC
-Python runtime whatever ``cryptography`` it preinstalls (docs/platform-facts.md
-"What each FC Python runtime provides") and costs no import of it on a cold
-start. It does two things only:
+The certificate reader and the fallback signature check: they need no
+compiled code, so they behave the same on every FC Python runtime whatever
+``cryptography`` it preinstalls (docs/platform-facts.md "What each FC Python
+runtime provides"); ``rsa_backend`` verifies through ``cryptography`` instead
+where that gives the same verdict. It does two things only:
 
 * read the RSA modulus and exponent out of a PEM certificate's
   SubjectPublicKeyInfo (RFC 5280 4.1; RFC 8017 A.1.1), with a strict DER

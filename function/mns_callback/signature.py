@@ -14,7 +14,9 @@ Missing headers count as empty strings. The signature covers ``Content-MD5``
 but not the body, so the body's own MD5 must equal that header. The
 certificate is fetched only from an allowed prefix, without redirects, and
 cached per URL; its validity dates are not enforced (MNS's certificates are
-long expired). The RSA check itself is pure Python (``rsa_verify``).
+long expired). The certificate is read in pure Python (``rsa_verify``), once
+per cached URL; the RSA check runs in ``cryptography`` where it passes a known
+answer, else in pure Python (``rsa_backend``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from .errors import CertificateUnavailable, SignatureRejected
-from .rsa_verify import CertificateError, RsaPublicKey, public_key_of_certificate, verify_sha1
+from .rsa_backend import VerifyingKey, verify, verifying_key
+from .rsa_verify import CertificateError, public_key_of_certificate
 
 MAX_DATE_SKEW_SECONDS = 15 * 60  # FACTS: reject a Date older than 15 minutes
 CERT_FETCH_TIMEOUT_SECONDS = 1.5  # per socket operation, and a push's wait when it has no deadline
@@ -89,11 +92,10 @@ def _allowed_url(encoded: str, allowed_prefixes: tuple[str, ...]) -> str:
 _BLANK_OR_CONTROL = re.compile("[\x00- ]")  # a space or any C0 control (ord <= 32)
 
 
-def check_date(headers: Mapping[str, str], now: datetime) -> None:
-    """Refuse a push whose Date is missing or more than 15 minutes off."""
-    raw = headers.get("date", "").strip()
-    if not raw:
-        raise SignatureRejected("Date header is missing")
+# Pushes sent within the same second carry the same Date: each value is read once.
+# Only dates that parse are remembered (a refusal raises, and lru_cache keeps no exceptions).
+@lru_cache(maxsize=16)
+def _sent_at(raw: str) -> datetime:
     try:
         sent = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
@@ -101,6 +103,15 @@ def check_date(headers: Mapping[str, str], now: datetime) -> None:
     if sent.tzinfo is None:
         # timezone.utc, not datetime.UTC (3.11+): the function also runs on python3.9 / 3.10.
         sent = sent.replace(tzinfo=timezone.utc)
+    return sent
+
+
+def check_date(headers: Mapping[str, str], now: datetime) -> None:
+    """Refuse a push whose Date is missing or more than 15 minutes off."""
+    raw = headers.get("date", "").strip()
+    if not raw:
+        raise SignatureRejected("Date header is missing")
+    sent = _sent_at(raw)
     skew = abs((now - sent).total_seconds())
     if skew > MAX_DATE_SKEW_SECONDS:
         raise SignatureRejected(f"Date is {int(skew)} s away from now; at most {MAX_DATE_SKEW_SECONDS} s allowed")
@@ -167,16 +178,18 @@ def fetch_certificate(url: str, timeout: float = CERT_FETCH_TIMEOUT_SECONDS,
     return data
 
 
-def load_public_key(pem: bytes) -> RsaPublicKey:
-    """RSA public key of a PEM certificate (pure Python: no compiled code needed)."""
+def load_public_key(pem: bytes) -> VerifyingKey:
+    """RSA public key of a PEM certificate, read by the strict pure-Python reader
+    whichever path verifies with it, so both accept the same certificates."""
     try:
-        return public_key_of_certificate(pem)
+        numbers = public_key_of_certificate(pem)
     except CertificateError as exc:
         raise CertificateUnavailable(f"signing certificate unusable: {exc}") from None
+    return verifying_key(numbers)
 
 
-def verify_with_key(key: RsaPublicKey, text: str, signature: bytes) -> bool:
-    return verify_sha1(key, text.encode("utf-8"), signature)
+def verify_with_key(key: VerifyingKey, text: str, signature: bytes) -> bool:
+    return verify(key, text.encode("utf-8"), signature)
 
 
 def content_md5_matches(value: str, body: bytes) -> bool:
@@ -221,7 +234,7 @@ class _Fetch:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.started = time.monotonic()
-        self.key: RsaPublicKey | None = None
+        self.key: VerifyingKey | None = None
         self.error: CertificateUnavailable | None = None
 
 
@@ -236,13 +249,13 @@ class KeyCache:
     def __init__(self, fetch: Callable[[str], bytes] = fetch_certificate, size: int = CERT_CACHE_SIZE) -> None:
         self._fetch = fetch
         self._size = size
-        self._keys: OrderedDict[str, RsaPublicKey] = OrderedDict()
+        self._keys: OrderedDict[str, VerifyingKey] = OrderedDict()
         self._failures: dict[str, float] = {}
         self._in_flight: dict[str, _Fetch] = {}
         self._lock = threading.Lock()
         self.fetches = 0
 
-    def get(self, url: str, deadline: float | None = None) -> RsaPublicKey:
+    def get(self, url: str, deadline: float | None = None) -> VerifyingKey:
         """The key at ``url``; CertificateUnavailable if it cannot be had by ``deadline``."""
         now = time.monotonic()
         deadline = now + CERT_FETCH_TIMEOUT_SECONDS if deadline is None else deadline
