@@ -226,7 +226,10 @@ class LocalStack:
         for name, value in params.items():
             if value:
                 getattr(request, f"set_{name}")(value)
-        return json.loads(client.do_action_with_exception(request))
+        body = client.do_action_with_exception(request)
+        if body is None:  # aliyunsdkcore returns no body only with the error it raises
+            raise RuntimeError(f"{request_class.__name__}: the local endpoint answered no body")
+        return json.loads(body)
 
     def start(self, client: AcsClient, input_text: str, name: str | None = None) -> str:
         return self._call(client, StartExecutionRequest, Input=input_text, ExecutionName=name)["Name"]
@@ -266,6 +269,13 @@ class Outcome:
         return json.loads(text) if text else None
 
 
+def started_topic(stack: LocalStack) -> Topic:
+    """The stack's topic, there once the stack is entered (``with LocalStack(...)``)."""
+    if stack.topic is None:
+        raise RuntimeError("the local stack is not started: enter it with `with LocalStack(...)` first")
+    return stack.topic
+
+
 def run_one(stack: LocalStack, input_text: str, *, deadline_seconds: float = 120.0) -> Outcome:
     """Starts one execution over the SDK and long-polls DescribeExecution until it ends."""
     client = stack.client()
@@ -276,7 +286,7 @@ def run_one(stack: LocalStack, input_text: str, *, deadline_seconds: float = 120
         description = stack.describe(client, name, wait_seconds=remaining)
         if description["Status"] != "Running" or time.monotonic() >= deadline:
             break
-    stack.topic.drain(timeout=5)  # let the delivery thread record its result
+    started_topic(stack).drain(timeout=5)  # let the delivery thread record its result
     pushes = [p for p in stack.pushed if p.key.startswith(f"{name}:")]
     ending = ending_of(stack.engine.execution(stack.settings.flow_name, name))
     return Outcome(description, stack.history(client, name), pushes, ending)
@@ -320,7 +330,7 @@ def summarize(stack: LocalStack, executions: list[Execution], wall: float) -> di
     assert sum(endings.values()) == len(executions)
     latencies = sorted((e.stopped - e.started) * 1000 for e in executions if e.stopped)
     tokens = stack.engine.tokens
-    stats = stack.topic.snapshot()
+    stats = started_topic(stack).snapshot()
     refused = [code for _token, code in tokens.refused]
     return {
         "executions": len(executions),
@@ -399,7 +409,7 @@ def run_many(stack: LocalStack, input_text: str, count: int, *, concurrency: int
         _wait_published(stack, count, deadline_seconds)
         redrive_dead_letters(stack)
     stack.engine.wait_all(deadline_seconds)  # what still runs after it is counted as still_running
-    stack.topic.drain(timeout=10)
+    started_topic(stack).drain(timeout=10)
     executions = [stack.engine.execution(stack.settings.flow_name, n) for n in names]
     return summarize(stack, executions, time.monotonic() - started_at)
 
