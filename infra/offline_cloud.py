@@ -108,7 +108,11 @@ class OfflineCloud(Mocks):
         resource_id, outputs = answer(args.name, args.inputs)
         return resource_id, {**args.inputs, **outputs}
 
-    def call(self, args: MockCallArgs) -> dict[str, Any]:
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """The invoke's result and its check failures (none: a bad invoke raises)."""
+        return self._answer(args), []
+
+    def _answer(self, args: MockCallArgs) -> dict[str, Any]:
         if args.token == CALLER_IDENTITY:
             return {
                 "accountId": self.account_id,
@@ -283,6 +287,8 @@ def run_offline(
         }
         resolved = pulumi.Output.all(*exported.values()).apply(lambda values: dict(zip(exported, values)))
         values = _sync_await(resolved.future())
+        if values is None:  # Output.future() gives None for a value unknown until deployment
+            raise RuntimeError("a stack output is unknown offline; the offline cloud answers every output")
         holder["outputs"] = {
             name: secret_stand_in(value) if name in secret else value for name, value in values.items()
         }
@@ -304,17 +310,27 @@ def _settle_failed_run() -> None:
     run) and failed ones stay in ``SETTINGS.outputs``. ``pulumi up`` never sees
     this because its process exits; a render or a test suite runs on.
     """
-    from pulumi.runtime.settings import SETTINGS
     from pulumi.runtime.sync_await import _ensure_event_loop
 
     loop = _ensure_event_loop()
-    leftover = set(SETTINGS.outputs or ()) | {task for task in asyncio.all_tasks(loop) if not task.done()}
+    leftover = set(_pending_outputs() or ()) | {task for task in asyncio.all_tasks(loop) if not task.done()}
     for task in leftover:
         task.cancel()
     loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
-    if SETTINGS.outputs:
-        SETTINGS.outputs.clear()
+    pending = _pending_outputs()
+    if pending:
+        pending.clear()
     _discard_unobserved(loop)
+
+
+def _pending_outputs() -> set[asyncio.Task] | None:
+    """``SETTINGS.outputs``: the runtime's pending output tasks (None outside a run)."""
+    from pulumi.runtime.settings import SETTINGS
+
+    # pulumi/runtime/settings.py declares `def outputs(self) -> set[asyncio.Task]` under the
+    # untyped `contextproperty` decorator (pulumi/_utils.py), which pyright reads as returning
+    # the decorator's inner function, not the ContextProperty it returns at run time.
+    return SETTINGS.outputs  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def _discard_unobserved(loop: asyncio.AbstractEventLoop) -> None:

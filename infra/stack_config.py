@@ -31,6 +31,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeGuard
 
 import yaml
 
@@ -59,7 +60,8 @@ def secret_placeholder(fingerprint: str) -> str:
     return f"[secret sha256:{hashlib.sha256(fingerprint.encode('utf-8')).hexdigest()[:12]}]"
 
 
-def _is_encrypted(value: object) -> bool:
+def _is_encrypted(value: object) -> TypeGuard[Mapping[str, object]]:
+    """A ``secure: <ciphertext>`` value, as the stack file holds an encrypted secret."""
     return isinstance(value, Mapping) and "secure" in value and len(value) == 1
 
 

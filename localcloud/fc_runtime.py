@@ -458,7 +458,8 @@ class _FcHandler(BaseHTTPRequestHandler):
             return
         refusal = runtime.refusal(self.command)
         if refusal is not None:
-            self._answer_error(*refusal)
+            status, code, message = refusal
+            self._answer_error(status, code, message)
             return
         fault = runtime.faults.next_for(self.command)
         if fault == "reset":

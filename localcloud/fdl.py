@@ -37,7 +37,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -121,6 +121,16 @@ class FailStep:
 Step = TaskStep | PassStep | FailStep
 
 
+class RecoverableTask(Protocol):
+    """What retry_delay and catch_target read: an FDL task step or a CloudFlow task state."""
+
+    @property
+    def retry(self) -> tuple[Retry, ...]: ...
+
+    @property
+    def catch(self) -> tuple[Catch, ...]: ...
+
+
 @dataclass(frozen=True)
 class Flow:
     steps: tuple[Step, ...]
@@ -131,7 +141,7 @@ class Flow:
                 return step
         raise KeyError(name)
 
-    def after(self, step: Step) -> Step | None:
+    def after(self, step: object) -> Step | None:
         """The step that follows ``step`` when it succeeds, None when the flow ends."""
         if getattr(step, "end", False):
             return None
@@ -369,7 +379,7 @@ def _names(errors: tuple[str, ...], error: str) -> bool:
     return error in errors or ALL_ERRORS in errors
 
 
-def retry_delay(step: TaskStep, error: str, retries_used: dict[int, int]) -> float | None:
+def retry_delay(step: RecoverableTask, error: str, retries_used: dict[int, int]) -> float | None:
     """Seconds to wait before retrying after ``error``, or None when no retry is left.
 
     ``retries_used`` (rule index -> retries made) is updated: each rule counts its own.
@@ -384,7 +394,7 @@ def retry_delay(step: TaskStep, error: str, retries_used: dict[int, int]) -> flo
     return None
 
 
-def catch_target(step: TaskStep, error: str) -> str | None:
+def catch_target(step: RecoverableTask, error: str) -> str | None:
     """The step a catch rule sends ``error`` to, or None."""
     for rule in step.catch:
         if _names(rule.errors, error):

@@ -10,7 +10,7 @@ import socket
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class _Server(ThreadingHTTPServer):
@@ -54,7 +54,7 @@ class LoopbackServer:
         """``http://127.0.0.1:PORT`` with no trailing slash."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> LoopbackServer:
+    def start(self) -> Self:
         server = _Server(("127.0.0.1", self._requested_port), self._handler_class)
         server.owner = self
         self._server = server
@@ -77,7 +77,7 @@ class LoopbackServer:
         self._server = None
         self._thread = None
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

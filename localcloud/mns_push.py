@@ -283,6 +283,8 @@ def push(url: str, path: str, headers: Mapping[str, str], body: bytes,
          timeout: float = PUSH_TIMEOUT_SECONDS) -> int:
     """Sends one push with http.client; returns the HTTP status (raises OSError on transport)."""
     target = urlsplit(url)
+    if target.hostname is None:
+        raise ValueError(f"push endpoint {url!r} has no host")
     connection_class = (http.client.HTTPSConnection if target.scheme == "https"
                         else http.client.HTTPConnection)
     connection = connection_class(target.hostname, target.port, timeout=timeout)

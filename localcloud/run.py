@@ -31,7 +31,7 @@ import json
 import threading
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -59,7 +59,7 @@ from localcloud.faults import FaultPlan
 from localcloud.fc_runtime import FcRuntime, FunctionMeta
 from localcloud.fnf_api import Credentials, FnFEndpoint
 from localcloud.mns_api import LocalQueue, MnsEndpoint, Published
-from localcloud.mns_push import CertServer, Delivery, Pusher, Subscription
+from localcloud.mns_push import CertServer, Delivery, Message, Pusher, Subscription
 from localcloud.topic import Topic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +115,13 @@ class Pushed:
     key: str  # <execution>:<event id> of the TaskSubmitted event that published it
     at: float
     delivery: Delivery
+
+
+def _sender_of_dead_letters(queue: LocalQueue) -> Callable[[Message], None]:
+    """What a topic does with a push whose retries ran out: send the published message to ``queue``."""
+    def send(message: Message) -> None:
+        queue.send(message.body)
+    return send
 
 
 class LocalStack:
@@ -279,9 +286,11 @@ class LocalStack:
             self.mns.queues[queue.name] = queue
         # The dead letter's body is the published message itself (what MNS stores is
         # not documented: docs/platform-facts.md; infra.redrive accepts every plausible form).
+        dead_letter: Callable[[Message], None] | None = None
+        if queue is not None:
+            dead_letter = _sender_of_dead_letters(queue)
         topic = Topic(topic_name, pusher, fault=self.faults.push if self.faults else None,
-                      on_delivery=self._delivered,
-                      dead_letter=(lambda message, q=queue: q.send(message.body)) if queue is not None else None)
+                      on_delivery=self._delivered, dead_letter=dead_letter)
         self.topics[topic_name] = topic
         self.mns.topics[topic_name] = lambda body, t=topic: self._publish_from_client(t, body)
         # Closed before the runtimes and the endpoints (last in, first out): in-flight
@@ -318,7 +327,10 @@ class LocalStack:
         for name, value in params.items():
             if value:
                 getattr(request, f"set_{name}")(value)
-        return json.loads(client.do_action_with_exception(request))
+        body = client.do_action_with_exception(request)
+        if body is None:  # aliyunsdkcore returns no body only with the error it raises
+            raise RuntimeError(f"{request_class.__name__}: the local endpoint answered no body")
+        return json.loads(body)
 
     def start(self, client: AcsClient, input_text: str, name: str | None = None, *,
               flow_name: str | None = None) -> str:
@@ -359,6 +371,13 @@ class Outcome:
     def output(self) -> Any:
         text = self.description.get("Output")
         return json.loads(text) if text else None
+
+
+def started_topic(stack: LocalStack) -> Topic:
+    """The driven flow's topic, there once the stack is entered (``with LocalStack.from_render(...)``)."""
+    if stack.topic is None:
+        raise RuntimeError("the local stack is not started: enter it with `with LocalStack.from_render(...)` first")
+    return stack.topic
 
 
 def run_one(stack: LocalStack, input_text: str, *, deadline_seconds: float = 120.0,
@@ -419,7 +438,7 @@ def summarize(stack: LocalStack, executions: list[Execution], wall: float) -> di
     assert sum(endings.values()) == len(executions)
     latencies = sorted((e.stopped - e.started) * 1000 for e in executions if e.stopped)
     tokens = stack.engine.tokens
-    stats = stack.topic.snapshot()
+    stats = started_topic(stack).snapshot()
     refused = [code for _token, code in tokens.refused]
     return {
         "executions": len(executions),
@@ -498,7 +517,7 @@ def run_many(stack: LocalStack, input_text: str, count: int, *, concurrency: int
         _wait_published(stack, count, deadline_seconds)
         redrive_dead_letters(stack)
     stack.engine.wait_all(deadline_seconds)  # what still runs after it is counted as still_running
-    stack.topic.drain(timeout=10)
+    started_topic(stack).drain(timeout=10)
     executions = [stack.engine.execution(stack.flow_name, n) for n in names]
     return summarize(stack, executions, time.monotonic() - started_at)
 

@@ -61,7 +61,8 @@ class Topic:
         return message
 
     def _deliver(self, message: Message, key: str) -> None:
-        fault = (lambda _message, attempt: self._fault(key, attempt)) if self._fault else None
+        plan = self._fault
+        fault = (lambda _message, attempt: plan(key, attempt)) if plan else None
         try:
             try:
                 result = self.pusher.deliver(message, fault=fault)

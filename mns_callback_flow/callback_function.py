@@ -110,8 +110,7 @@ def function_inputs(args: CallbackFunctionArgs) -> dict[str, object]:
     if refusal is not None:
         raise InvalidArgument("runtime", args["runtime"], refusal)
     if generation == "3.0":
-        cpu = args.get("cpu")
-        cpu = default_cpu(args["memory_size"]) if cpu is None else cpu
+        cpu = function_cpu(args)
         refusal = cpu_refusal(cpu, args["memory_size"])
         if refusal is not None:
             raise InvalidArgument("cpu", cpu, f"with memory_size={args['memory_size']!r}: {refusal}")
@@ -128,6 +127,12 @@ def function_inputs(args: CallbackFunctionArgs) -> dict[str, object]:
     for name, expected in provider_limits.violations(token, inputs):
         raise InvalidArgument(argument.get(name, name), inputs[name], expected)
     return inputs
+
+
+def function_cpu(args: CallbackFunctionArgs) -> float:
+    """An FC 3.0 function's vCPU: ``cpu``, or the least the ratio allows for ``memory_size``."""
+    cpu = args.get("cpu")
+    return default_cpu(args["memory_size"]) if cpu is None else cpu
 
 
 def _public_url(http: alicloud.fc.outputs.V3TriggerHttpTrigger | None) -> str:
@@ -181,19 +186,20 @@ class CallbackFunction(pulumi.ComponentResource):
             raise InvalidArgument("function_compute", args["function_compute"], "expected '3.0' or '2.0'")
         # The archive first: an unbuildable source fails before anything is registered.
         source_dir = Path(args.get("source_dir") or packaging.FUNCTION_DIR)
-        work_dir = Path(args["work_dir"]) if args.get("work_dir") else None
+        work_dir_arg = args.get("work_dir")
+        work_dir = Path(work_dir_arg) if work_dir_arg else None
         packaging.require_entry_point(source_dir, HANDLER_FC3 if args["function_compute"] == "3.0" else HANDLER_FC2)
         work = args.get("work")
         if work:  # "module:function": a missing one would fail every push with a 500
             packaging.require_entry_point(work_dir or source_dir, work.replace(":", "."), kind="work function")
-        inputs = function_inputs(args)
+        function_inputs(args)  # refuses a bad runtime, cpu or provider-rule value before anything is built
         self.archive = packaging.build_archive(source_dir, args["runtime"], work_dir=work_dir)
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         function_name = args["function_name"]
         region = pulumi.Output.from_input(args["region"])
         log_project, log_store = args.get("log_project"), args.get("log_store")
-        logging_on = log_project is not None and log_store is not None
+        log_target = (log_project, log_store) if log_project is not None and log_store is not None else None
         tags = args.get("tags")
 
         self.role = service_role(
@@ -206,11 +212,12 @@ class CallbackFunction(pulumi.ComponentResource):
         )
         grants: list[pulumi.Resource] = [self.policy_attachment]
         self.log_policy = self.log_policy_attachment = None
-        if logging_on:
+        if log_target is not None:
+            project, logstore = log_target
             self.log_policy, self.log_policy_attachment = grant(
                 f"{name}-log-policy", self.role, f"{function_name}-log-write",
-                pulumi.Output.concat("Write logs to ", log_project, "/", log_store, " only."),
-                pulumi.Output.all(region, args["account_id"], log_project, log_store).apply(
+                pulumi.Output.concat("Write logs to ", project, "/", logstore, " only."),
+                pulumi.Output.all(region, args["account_id"], project, logstore).apply(
                     lambda v: policies.log_write_policy(v[0], v[1], v[2], v[3])
                 ),
                 self, tags,
@@ -245,15 +252,15 @@ class CallbackFunction(pulumi.ComponentResource):
                 code=alicloud.fc.V3FunctionCodeArgs(zip_file=self.archive.base64, checksum=self.archive.crc64),
                 memory_size=args["memory_size"],
                 # Explicit, so the vCPU is in every preview (FC would pick one otherwise).
-                cpu=inputs["cpu"],
+                cpu=function_cpu(args),
                 timeout=args["timeout"],
                 role=self.role.arn,
                 # The handler calls the public FnF endpoint.
                 internet_access=True,
                 environment_variables=environment,
                 log_config=(
-                    alicloud.fc.V3FunctionLogConfigArgs(project=log_project, logstore=log_store)
-                    if logging_on else None
+                    alicloud.fc.V3FunctionLogConfigArgs(project=log_target[0], logstore=log_target[1])
+                    if log_target is not None else None
                 ),
                 tags=tags,
                 resource_group_id=args.get("resource_group_id"),
@@ -285,8 +292,8 @@ class CallbackFunction(pulumi.ComponentResource):
                 role=self.role.arn,
                 internet_access=True,
                 log_config=(
-                    alicloud.fc.ServiceLogConfigArgs(project=log_project, logstore=log_store)
-                    if logging_on else None
+                    alicloud.fc.ServiceLogConfigArgs(project=log_target[0], logstore=log_target[1])
+                    if log_target is not None else None
                 ),
                 tags=tags,
                 opts=after_grants,

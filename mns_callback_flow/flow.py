@@ -18,7 +18,7 @@ class CallbackFlowArgs(TypedDict):
 
     flow_name: str
     """The flow's name (what callers pass to StartExecution)."""
-    description: str
+    description: pulumi.Input[str]
     """Shown in the console."""
     definition: pulumi.Input[str]
     """The flow definition: FDL v1 (``mns_callback_flow.flow_definition``) or CloudFlow (``mns_callback_flow.cloudflow_definition``)."""

@@ -187,6 +187,20 @@ def _listed_files(distribution: metadata.Distribution) -> list[metadata.PackageP
     return list(listed)
 
 
+def _installed_path(distribution: metadata.Distribution, file: str | os.PathLike[str]) -> Path:
+    """Where ``file`` of ``distribution`` is on disk.
+
+    ``locate_file`` is typed as returning any path-like object (importlib.metadata's
+    ``SimplePath``); a distribution installed in a directory, the only kind vendored,
+    answers a filesystem path.
+    """
+    located = distribution.locate_file(file)
+    if not isinstance(located, os.PathLike):
+        raise PackagingError(f"{_label(distribution)} is not installed in a directory ({located!r}); "
+                             "install it with pip to vendor it")
+    return Path(located)
+
+
 def compiled_files(distribution: metadata.Distribution) -> list[str]:
     """The compiled extension files an installed distribution lists, sorted."""
     return sorted(
@@ -267,7 +281,8 @@ def resolve_closure(requirements: Iterable[Requirement], runtime: str, search_pa
 
 def _require_python(distribution: metadata.Distribution, runtime: str) -> None:
     """Refuse a vendored distribution whose ``Requires-Python`` excludes the runtime."""
-    text = distribution.metadata.get("Requires-Python")
+    # get_all: PackageMetadata declares get() only from Python 3.12.
+    text = (distribution.metadata.get_all("Requires-Python") or [None])[0]
     if not text:
         return
     python = _marker_environment(runtime)["python_full_version"]
@@ -293,7 +308,7 @@ def _distribution_files(distribution: metadata.Distribution) -> dict[str, bytes]
             continue
         if parts[0].endswith(".data"):
             continue  # wheel data installed elsewhere (scripts, headers)
-        data = Path(distribution.locate_file(entry)).read_bytes()
+        data = _installed_path(distribution, entry).read_bytes()
         if entry.hash is not None and entry.hash.mode == "sha256":
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
             if digest != entry.hash.value:
@@ -456,7 +471,7 @@ def _build_key(source_dir: Path, runtime: str, requirements: Sequence[Path], sea
 
 def _files_used(distribution: metadata.Distribution, vendored: Mapping[str, bytes]) -> list[tuple[Path, bytes | None]]:
     """Each vendored file of ``distribution`` with the bytes the build used, then its RECORD."""
-    base = Path(distribution.locate_file(""))
+    base = _installed_path(distribution, "")
     info = sorted({name.split("/", 1)[0] for name in vendored if name.split("/", 1)[0].endswith(".dist-info")})
     records = [base / folder / "RECORD" for folder in info]
     return [(base / name, vendored[name]) for name in sorted(vendored)] + _read(records)
@@ -477,7 +492,8 @@ def _fingerprint(source: Mapping[str, bytes], requirements: bytes,
                  vendored: Sequence[tuple[Path, bytes | None]]) -> bytes | None:
     """SHA-256 of the function's files (paths and bytes), the requirements file's
     bytes and each vendored file and RECORD (path and bytes; None: unreadable)."""
-    if any(data is None for _, data in vendored):
+    readable = [(path, data) for path, data in vendored if data is not None]
+    if len(readable) < len(vendored):
         return None
     digest = hashlib.sha256()
 
@@ -489,7 +505,7 @@ def _fingerprint(source: Mapping[str, bytes], requirements: bytes,
     for name in sorted(source):
         field(name.encode())
         field(source[name])
-    for path, data in vendored:
+    for path, data in readable:
         field(str(path).encode())
         field(data)
     return digest.digest()

@@ -18,7 +18,7 @@ import pulumi_alicloud as alicloud
 
 from mns_callback_flow.callback_function import CallbackFunction, CallbackFunctionArgs
 from mns_callback_flow.cloudflow_definition import build_cloudflow_definition
-from mns_callback_flow.flow import CallbackFlow
+from mns_callback_flow.flow import CallbackFlow, CallbackFlowArgs
 from mns_callback_flow.flow_definition import build_flow_definition
 from mns_callback_flow.pattern_spec import (
     CallbackPatternArgs,
@@ -31,7 +31,7 @@ from mns_callback_flow.pattern_spec import (
     resolve,
 )
 from mns_callback_flow.policies import topic_messages_arn
-from mns_callback_flow.topic import CallbackTopic
+from mns_callback_flow.topic import CallbackTopic, CallbackTopicArgs
 
 TYPE_TOKEN = "mns-callback-flow:index:CallbackPattern"
 
@@ -82,21 +82,19 @@ class CallbackPattern(pulumi.ComponentResource):
 
         self.function = CallbackFunction(f"{name}-function", self._function_args(spec, topic_name,
                                                                                  log_project, log_store), opts=child)
-        self.topic = CallbackTopic(
-            f"{name}-topic",
-            {
-                "topic_name": topic_name,
-                "create_topic": spec.create_topic,
-                "subscription_name": spec.subscription_name,
-                "endpoint": self.function.trigger_url,
-                "notify_strategy": spec.notify_strategy,
-                "notify_content_format": spec.notify_content_format,
-                "dead_letter_queue_name": spec.dead_letter_queue_name,
-                "dead_letter_retention_seconds": spec.dead_letter_retention_seconds,
-                **({"tags": spec.tags} if spec.tags is not None else {}),
-            },
-            opts=child,
-        )
+        topic_args: CallbackTopicArgs = {
+            "topic_name": topic_name,
+            "create_topic": spec.create_topic,
+            "subscription_name": spec.subscription_name,
+            "endpoint": self.function.trigger_url,
+            "notify_strategy": spec.notify_strategy,
+            "notify_content_format": spec.notify_content_format,
+            "dead_letter_queue_name": spec.dead_letter_queue_name,
+            "dead_letter_retention_seconds": spec.dead_letter_retention_seconds,
+        }
+        if spec.tags is not None:
+            topic_args["tags"] = spec.tags
+        self.topic = CallbackTopic(f"{name}-topic", topic_args, opts=child)
         # The definition names the topic through its Output: the flow follows the topic.
         topic = pulumi.Output.all(self.region, self.account_id, self.topic.topic_name)
         if spec.flow_spec == "cloudflow":
@@ -105,18 +103,16 @@ class CallbackPattern(pulumi.ComponentResource):
                 spec.task(v[2]), flow_name=spec.flow_name, region=v[0], account_id=v[1]))
         else:
             definition = topic.apply(lambda v: build_flow_definition(spec.task(v[2])))
-        self.flow = CallbackFlow(
-            f"{name}-flow",
-            {
-                "flow_name": spec.flow_name,
-                "description": pulumi.Output.concat("Waits for a callback through MNS topic ", topic_name, "."),
-                "definition": definition,
-                "topic_arn": topic.apply(lambda v: topic_messages_arn(v[0], v[1], v[2])),
-                "flow_spec": spec.flow_spec,
-                **({"tags": spec.tags} if spec.tags is not None else {}),
-            },
-            opts=child,
-        )
+        flow_args: CallbackFlowArgs = {
+            "flow_name": spec.flow_name,
+            "description": pulumi.Output.concat("Waits for a callback through MNS topic ", topic_name, "."),
+            "definition": definition,
+            "topic_arn": topic.apply(lambda v: topic_messages_arn(v[0], v[1], v[2])),
+            "flow_spec": spec.flow_spec,
+        }
+        if spec.tags is not None:
+            flow_args["tags"] = spec.tags
+        self.flow = CallbackFlow(f"{name}-flow", flow_args, opts=child)
 
         self.topic_name = self.topic.topic_name
         self.flow_name = self.flow.flow_name

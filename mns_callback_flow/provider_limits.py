@@ -25,6 +25,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeGuard
 
 PROVIDER_VERSION = "terraform-provider-alicloud v1.289.0"
 
@@ -92,7 +93,8 @@ class Rule:
         return f"{self.expected} (alicloud_{self.resource}.{self.argument}, {source(self.resource)})"
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
+    """A finite int or float (JSON numbers as the provider reads them), not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

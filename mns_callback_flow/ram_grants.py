@@ -35,7 +35,7 @@ def grant(
     logical_name: str,
     role: alicloud.ram.Role,
     policy_name: str,
-    description: str,
+    description: pulumi.Input[str],
     document: pulumi.Input[str],
     parent: pulumi.Resource,
     tags: Tags | None = None,

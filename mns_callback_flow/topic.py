@@ -102,7 +102,7 @@ class CallbackTopic(pulumi.ComponentResource):
             # message/service_subscription.py dlq_policy {dead_letter_target_queue, enabled}:
             # "The queue to which dead-letter messages are delivered" (a queue of the topic's
             # account and region, by name: MNS "Dead-letter queue", docs/platform-facts.md).
-            dlq_policy: dict[str, pulumi.Input[object]] = {
+            dlq_policy: alicloud.message.ServiceSubscriptionDlqPolicyArgsDict = {
                 "enabled": True, "dead_letter_target_queue": self.dead_letter_queue_name,
             }
         else:

@@ -117,7 +117,7 @@ def _task_steps(steps: object) -> Iterable[Mapping[str, Any]]:
             yield from _task_steps(default.get("steps"))
 
 
-def _flow_document(type_token: str, inputs: Mapping[str, Any]) -> tuple[object, list[str]]:
+def _flow_document(type_token: str, inputs: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, list[str]]:
     """(the parsed definition of a flow or None, problems reading it); (None, []) for other resources."""
     if type_token != FNF_FLOW:
         return None, []

@@ -260,6 +260,11 @@ def test_unreachable_endpoint_is_a_failed_attempt(certs):
     assert not result.delivered and result.statuses[0] == "ConnectionRefusedError"
 
 
+def test_a_push_to_a_url_without_a_host_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"push endpoint 'http:///notifications' has no host"):
+        push("http:///notifications", "/notifications", {}, b"{}")
+
+
 def test_bad_subscription_settings_are_named():
     with pytest.raises(ValueError, match="notify_format"):
         Subscription("http://127.0.0.1:1/", notify_format="YAML")

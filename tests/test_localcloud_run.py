@@ -15,7 +15,7 @@ import pytest
 
 from localcloud import __main__ as cli
 from localcloud.faults import FaultPlan
-from localcloud.run import LocalStack, run_many, run_one
+from localcloud.run import LocalStack, run_many, run_one, started_topic
 from tests.local_render import rendered, rendered_with_work
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +27,14 @@ def work_module(tmp_path: Path, monkeypatch, name: str, body: str) -> str:
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
     monkeypatch.syspath_prepend(str(tmp_path))
     return f"{name}:work"
+
+
+def test_the_topic_of_a_stack_not_entered_is_refused_by_name():
+    stack = LocalStack.from_render(rendered())
+    with pytest.raises(RuntimeError, match="the local stack is not started"):
+        started_topic(stack)
+    with stack:
+        assert started_topic(stack) is stack.topic
 
 
 def test_demo_succeeds_through_real_sockets_with_a_signed_report():

@@ -229,6 +229,20 @@ def test_requires_python_must_admit_the_runtime(source: Path, tmp_path: Path) ->
         build_archive(source, "python3.9", search_path=[str(site)])
 
 
+def test_a_distribution_inside_a_zip_on_the_path_is_refused_by_name(source: Path, tmp_path: Path) -> None:
+    """importlib.metadata finds distributions in a zip on the path too; its files are no
+    filesystem paths to read and hash, so the build names it instead of failing inside."""
+    site = tmp_path / "site"
+    fake_distribution(site, "zipped", {"zipped/__init__.py": b""})
+    zipped = tmp_path / "site.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for path in sorted(site.rglob("*")):
+            archive.write(path, path.relative_to(site).as_posix())
+    (source / "requirements.txt").write_text("zipped\n")
+    with pytest.raises(PackagingError, match=r"zipped 1\.0 is not installed in a directory"):
+        build_archive(source, "python3.10", search_path=[str(zipped)])
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_real_function_archive_is_byte_identical_when_built_twice(runtime: str) -> None:
     first, second = build_archive(REPO / "function", runtime), build_archive(REPO / "function", runtime)

@@ -41,9 +41,13 @@ class _DeferredModule(types.ModuleType):
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
         with state["lock"]:
             if not state["ran"] and not state["running"]:
+                spec = self.__spec__
+                loader = spec.loader if spec is not None else None
+                if loader is None:  # only a module that has a loader is ever deferred
+                    raise AttributeError(f"module {self.__name__!r} cannot be run: it has no loader")
                 state["running"] = True
                 try:
-                    self.__spec__.loader.exec_module(self)
+                    loader.exec_module(self)
                 finally:
                     state["running"] = False
                 state["ran"] = True

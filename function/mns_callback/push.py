@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import BadPush
 
@@ -166,8 +166,8 @@ def _from_json_notification(document: Mapping[str, Any]) -> Notification:
     )
 
 
-def _refuse(what: str):
-    def handler(*_args: object) -> None:
+def _refuse(what: str) -> Callable[..., NoReturn]:
+    def handler(*_args: object) -> NoReturn:
         raise BadPush("body", f"XML with {what} is refused")
     return handler
 

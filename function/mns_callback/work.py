@@ -17,7 +17,8 @@ from typing import Any
 
 from .errors import SettingsError
 
-WorkFunction = Callable[[Any, Any], Mapping[str, Any]]
+# What it returns is checked by output_text: a user's function may return anything.
+WorkFunction = Callable[[Any, Any], object]
 # FnF event data is at most 32 KiB (docs/platform-facts.md, "Limits").
 MAX_OUTPUT_BYTES = 32 * 1024
 
