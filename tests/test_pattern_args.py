@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pulumi
+import pulumi_alicloud
 import pytest
 
 from infra.offline_cloud import ACCOUNT_ID, OfflineCloud, RecordingMonitor, run_offline
@@ -170,3 +171,13 @@ def test_a_missing_work_function_is_refused_at_preview(tmp_path: Path) -> None:
     (tmp_path / "mine.py").write_text("def other(message_body, notification):\n    return {}\n")
     with pytest.raises(PackagingError, match="defines no top-level 'work'"):
         run(lambda: CallbackPattern("orders", {"work_dir": str(tmp_path), "work": "mine:work"}))
+
+
+def test_a_trigger_without_a_public_url_is_refused_by_name() -> None:
+    # pulumi_alicloud types http_trigger and its url_internet as optional; MNS cannot push without one.
+    from mns_callback_flow.callback_function import _public_url
+
+    with pytest.raises(InvalidArgument, match="no public URL"):
+        _public_url(None)
+    assert _public_url(pulumi_alicloud.fc.outputs.V3TriggerHttpTrigger(url_internet="https://x.fcapp.run")) == \
+        "https://x.fcapp.run"
