@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from mns_callback_flow import checks
 from mns_callback_flow.errors import InvalidArgument
 from mns_callback_flow.limits import (
-    DEAD_LETTER_QUEUE_SUFFIX,
     DEFAULT_FUNCTION_TIMEOUT_SECONDS,
     DEFAULT_MEMORY_MB,
     DEFAULT_TASK_TIMEOUT_SECONDS,
@@ -41,7 +40,6 @@ from mns_callback_flow.limits import (
     RUNTIMES,
     RUNTIMES_BY_FC,
     cpu_refusal,
-    cpu_steps,
     default_cpu,
     runtime_refusal,
     vcpu,
@@ -168,19 +166,6 @@ def full_key(name: str) -> str:
 
 
 
-def _function_cpu(function_compute: str, memory_mb: int, raw: object) -> float | None:
-    key = full_key("cpu")
-    if isinstance(raw, str) and not raw.strip():
-        return default_cpu(memory_mb) if function_compute == "3.0" else None
-    if function_compute != "3.0":
-        raise ConfigError(key, raw, "applies to functionCompute 3.0 only: FC 2.0's fc.Function takes no cpu; unset it")
-    value = checks.number(key, raw)
-    refusal = cpu_refusal(value, memory_mb)
-    if refusal is not None:
-        raise ConfigError(key, raw, refusal.replace("memorySize=", f"{full_key('memorySize')}="))
-    return vcpu(cpu_steps(value) or 0)
-
-
 # ---- flowSpec: what the other keys mean under CloudFlow ----------------------------
 
 
@@ -268,7 +253,7 @@ def _settings_from_mapping(values: Mapping[str, object], *, stack: str) -> Setti
             raise ConfigError(
                 full_key("topicName"), "", "required when createTopic is false: name the existing topic to publish to"
             )
-        topic_name = f"{name_prefix}-topic"
+        topic_name = checks.derived_names(name_prefix)["topic_name"]
     if not MNS_NAME_PATTERN.fullmatch(topic_name):
         raise ConfigError(
             full_key("topicName"), topic_name,
@@ -293,7 +278,8 @@ def _settings_from_mapping(values: Mapping[str, object], *, stack: str) -> Setti
     refusal = runtime_refusal(function_compute, runtime)
     if refusal is not None:
         raise ConfigError(full_key("runtime"), runtime, f"with functionCompute={function_compute}: {refusal}")
-    cpu = _function_cpu(function_compute, memory, get("cpu", ""))
+    cpu = checks.function_cpu(full_key("cpu"), get("cpu", ""), function_compute=function_compute, memory_mb=memory,
+                              memory_key=full_key("memorySize"), function_compute_key="functionCompute")
 
     log_project = checks.optional_text(full_key("logProject"), get("logProject", ""))
     log_store = checks.optional_text(full_key("logStore"), get("logStore", ""))
@@ -325,15 +311,16 @@ def _settings_from_mapping(values: Mapping[str, object], *, stack: str) -> Setti
             "than the task would wait; lower it or set deadLetterQueue to false",
         )
 
+    names = checks.derived_names(name_prefix)
     settings = Settings(
         stack=stack,
         region=region,
         name_prefix=name_prefix,
         topic_name=topic_name,
         create_topic=create_topic,
-        subscription_name=f"{name_prefix}-callback-sub",
-        flow_name=f"{name_prefix}-flow",
-        function_name=f"{name_prefix}-callback",
+        subscription_name=names["subscription_name"],
+        flow_name=names["flow_name"],
+        function_name=names["function_name"],
         function_compute=function_compute,
         runtime=runtime,
         memory_size=memory,
@@ -357,7 +344,7 @@ def _settings_from_mapping(values: Mapping[str, object], *, stack: str) -> Setti
         log_store=log_store,
         task_output_mappings=checks.output_mappings(full_key("taskOutputMappings"), get("taskOutputMappings", [])),
         flow_spec=checks.choice(full_key("flowSpec"), get("flowSpec", "fdl"), FLOW_SPECS),
-        dead_letter_queue_name=f"{name_prefix}{DEAD_LETTER_QUEUE_SUFFIX}" if dead_letter_queue else None,
+        dead_letter_queue_name=names["dead_letter_queue_name"] if dead_letter_queue else None,
     )
     _check_flow_spec(settings)
     return settings

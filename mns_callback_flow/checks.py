@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from mns_callback_flow.errors import InvalidArgument
 from mns_callback_flow.limits import (
+    DEAD_LETTER_QUEUE_SUFFIX,
     ERROR_NAME_PATTERN,
     MAX_CAUSE,
     MAX_ERROR_NAME,
@@ -20,6 +21,10 @@ from mns_callback_flow.limits import (
     MAX_RETRY_INTERVAL_SECONDS,
     WORK_REFERENCE_PATTERN,
     cert_url_prefix_refusal,
+    cpu_refusal,
+    cpu_steps,
+    default_cpu,
+    vcpu,
 )
 from mns_callback_flow.task import CatchRule, OutputMapping, RetryRule
 
@@ -98,6 +103,29 @@ def work_reference(key: str, raw: object) -> str | None:
     if value is not None and not WORK_REFERENCE_PATTERN.fullmatch(value):
         raise InvalidArgument(key, raw, "expected module:function of a module in function/ (or in the work code), e.g. mywork:work")
     return value
+
+
+def function_cpu(key: str, raw: object, *, function_compute: str, memory_mb: int, memory_key: str,
+                 function_compute_key: str) -> float | None:
+    """The vCPU of the function: ``raw`` checked against FC 3.0's rules for ``memory_mb``, or
+    the least the ratio allows when unset (None or blank). FC 2.0's ``fc.Function`` takes none."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default_cpu(memory_mb) if function_compute == "3.0" else None
+    if function_compute != "3.0":
+        raise InvalidArgument(key, raw, f"applies to {function_compute_key} 3.0 only: FC 2.0's fc.Function "
+                                        "takes no cpu; unset it")
+    value = number(key, raw)
+    refusal = cpu_refusal(value, memory_mb)
+    if refusal is not None:
+        raise InvalidArgument(key, raw, refusal.replace("memorySize=", f"{memory_key}="))
+    return vcpu(cpu_steps(value) or 0)
+
+
+def derived_names(prefix: str) -> dict[str, str]:
+    """The cloud names every pattern derives from its prefix (README "Use it as a library")."""
+    return {"topic_name": f"{prefix}-topic", "subscription_name": f"{prefix}-callback-sub",
+            "flow_name": f"{prefix}-flow", "function_name": f"{prefix}-callback",
+            "dead_letter_queue_name": f"{prefix}{DEAD_LETTER_QUEUE_SUFFIX}"}
 
 
 def cert_url_prefixes(key: str, raw: object) -> tuple[str, ...]:

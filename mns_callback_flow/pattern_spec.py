@@ -17,7 +17,6 @@ import pulumi
 from mns_callback_flow import checks
 from mns_callback_flow.errors import InvalidArgument
 from mns_callback_flow.limits import (
-    DEAD_LETTER_QUEUE_SUFFIX,
     DEFAULT_FUNCTION_TIMEOUT_SECONDS,
     DEFAULT_MEMORY_MB,
     DEFAULT_TASK_TIMEOUT_SECONDS,
@@ -38,11 +37,7 @@ from mns_callback_flow.limits import (
     NAME_PREFIX_PATTERN,
     NOTIFY_CONTENT_FORMATS,
     NOTIFY_STRATEGIES,
-    cpu_refusal,
-    cpu_steps,
-    default_cpu,
     runtime_refusal,
-    vcpu,
 )
 from mns_callback_flow.ram_grants import Tags
 from mns_callback_flow.task import CallbackTask, CatchRule, OutputMapping, RetryRule
@@ -248,7 +243,8 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
     create_topic = checks.boolean("create_topic", given.get("create_topic", True))
     if "topic_name" not in given and not create_topic:
         raise InvalidArgument("topic_name", None, "required when create_topic is false: name the existing topic")
-    topic_name = given.get("topic_name", f"{prefix}-topic")
+    names = checks.derived_names(prefix)
+    topic_name = given.get("topic_name", names["topic_name"])
     if _is_plain(topic_name):
         checked_topic_name(topic_name)
 
@@ -261,7 +257,8 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
     memory = checks.ranged("memory_size", given.get("memory_size", DEFAULT_MEMORY_MB), MIN_MEMORY_MB, MAX_MEMORY_MB)
     if memory % MEMORY_STEP_MB:
         raise InvalidArgument("memory_size", memory, f"must be a multiple of {MEMORY_STEP_MB} MB")
-    cpu = _cpu(function_compute, memory, given.get("cpu"))
+    cpu = checks.function_cpu("cpu", given.get("cpu"), function_compute=function_compute, memory_mb=memory,
+                              memory_key="memory_size", function_compute_key="function_compute")
 
     if ("log_project" in given) != ("log_store" in given):
         missing = "log_store" if "log_project" in given else "log_project"
@@ -303,9 +300,9 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
         region=given.get("region"),
         topic_name=topic_name,
         create_topic=create_topic,
-        subscription_name=f"{prefix}-callback-sub",
-        flow_name=f"{prefix}-flow",
-        function_name=f"{prefix}-callback",
+        subscription_name=names["subscription_name"],
+        flow_name=names["flow_name"],
+        function_name=names["function_name"],
         function_compute=function_compute,
         runtime=runtime,
         memory_size=memory,
@@ -330,20 +327,9 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
         log_project=given.get("log_project"),
         log_store=given.get("log_store"),
         flow_spec=flow_spec,
-        dead_letter_queue_name=f"{prefix}{DEAD_LETTER_QUEUE_SUFFIX}" if dead_letter_queue else None,
+        dead_letter_queue_name=names["dead_letter_queue_name"] if dead_letter_queue else None,
         tags=given.get("tags"),
         resource_group_id=given.get("resource_group_id"),
         build_dir=checks.optional_text("build_dir", given.get("build_dir", "")),
     )
 
-
-def _cpu(function_compute: str, memory_mb: int, raw: object) -> float | None:
-    if raw is None:
-        return default_cpu(memory_mb) if function_compute == "3.0" else None
-    if function_compute != "3.0":
-        raise InvalidArgument("cpu", raw, "applies to function_compute 3.0 only: FC 2.0's fc.Function takes no cpu")
-    value = checks.number("cpu", raw)
-    refusal = cpu_refusal(value, memory_mb)
-    if refusal is not None:
-        raise InvalidArgument("cpu", raw, refusal.replace("memorySize=", "memory_size="))
-    return vcpu(cpu_steps(value) or 0)
