@@ -59,7 +59,7 @@ from localcloud.faults import FaultPlan
 from localcloud.fc_runtime import FcRuntime, FunctionMeta
 from localcloud.fnf_api import Credentials, FnFEndpoint
 from localcloud.mns_api import LocalQueue, MnsEndpoint, Published
-from localcloud.mns_push import CertServer, Delivery, Message, Pusher, Subscription
+from localcloud.mns_push import CertServer, Delivery, Message, Pusher, SigningIdentity, Subscription
 from localcloud.topic import Topic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # 5 s answer window, so a task timeout that scales below ~5 s can expire while
 # a push is still being handled, which the cloud would not do.
 DEFAULT_TIME_SCALE = 0.01
+LOCAL_SIGNING_KEY_BITS = 1024
 
 
 class ArchiveMismatch(DeploymentError):
@@ -224,7 +225,10 @@ class LocalStack:
     def _start(self) -> None:
         d = self.deployment
         stack = self._stack
-        self.certs = stack.enter_context(CertServer())
+        # The certificate MNS served has a 512-bit key (docs/platform-facts.md "MNS HTTP push");
+        # 1024 bits is the smallest key `cryptography` generates, and signs a push in a third
+        # of 2048's time.
+        self.certs = stack.enter_context(CertServer(SigningIdentity(key_size=LOCAL_SIGNING_KEY_BITS)))
         self.engine = Engine([DeployedFlow(spec.name, spec.definition, flow) for spec, flow in self.flows.values()],
                              self._publish, time_scale=self.time_scale)
         stack.callback(self.engine.stop)
@@ -313,10 +317,43 @@ class LocalStack:
 
     # -- the caller's side, through the real SDK
 
+    def caller(self) -> Caller:
+        """The caller's side of this stack as a picklable value, for callers in other processes."""
+        return Caller(port=self.fnf.port, region=self.region, credentials=self.caller_credentials,
+                      flow_name=self.flow_name)
+
     def client(self, credentials: Credentials | None = None) -> AcsClient:
-        ak, secret, token = credentials or self.caller_credentials
+        return self.caller().client(credentials)
+
+    def start(self, client: AcsClient, input_text: str, name: str | None = None, *,
+              flow_name: str | None = None) -> str:
+        return self.caller().start(client, input_text, name, flow_name=flow_name)
+
+    def describe(self, client: AcsClient, name: str, wait_seconds: int = 0, *,
+                 flow_name: str | None = None) -> dict[str, Any]:
+        return self.caller().describe(client, name, wait_seconds, flow_name=flow_name)
+
+    def history(self, client: AcsClient, name: str, *, flow_name: str | None = None) -> list[dict[str, Any]]:
+        return self.caller().history(client, name, flow_name=flow_name)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A caller of a local stack's FnF endpoint through the real SDK: where it is, whose key.
+
+    Plain data, so a caller can run in another process than the stack (as a real caller
+    does): the stack's own ``start`` / ``describe`` / ``history`` are this.
+    """
+
+    port: int
+    region: str
+    credentials: Credentials
+    flow_name: str
+
+    def client(self, credentials: Credentials | None = None) -> AcsClient:
+        ak, secret, token = credentials or self.credentials
         return AcsClient(credential=StsTokenCredential(ak, secret, token), region_id=self.region,
-                         port=self.fnf.port, auto_retry=False, timeout=70, connect_timeout=5)
+                         port=self.port, auto_retry=False, timeout=70, connect_timeout=5)
 
     def _call(self, client: AcsClient, request_class: type, flow_name: str | None = None,
               **params: Any) -> dict[str, Any]:
