@@ -112,7 +112,7 @@ def _warm(caller: Caller, label: str) -> None:
 
 
 def _stack() -> LocalStack:
-    return LocalStack.from_render(render("dev"), seed=1)
+    return LocalStack.from_render(render("dev"), seed=1, function_processes=True)
 
 
 def local_e2e_c1(size: Size) -> dict:

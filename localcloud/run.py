@@ -137,13 +137,15 @@ class LocalStack:
     flow: ``flow_name``, by default the stack's ``flowName`` output (or the only
     flow), its topic (``topicName`` when it publishes to that one) and the
     function that topic pushes to. ``trigger_port`` is that function's.
+    ``function_processes`` runs each function in an instance process of its own
+    (``FcRuntime(instance_process=True)``) instead of in this one.
     """
 
     def __init__(self, document: Mapping[str, Any], *, program_dir: Path | str = ROOT,
                  flow_name: str | None = None, time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0,
                  trigger_port: int = 0, faults: FaultPlan | None = None,
                  extra_environment: Mapping[str, str] | None = None, seed: int = 0, mns_port: int = 0,
-                 outage_seconds: float = 0.0) -> None:
+                 outage_seconds: float = 0.0, function_processes: bool = False) -> None:
         if not isinstance(document, Mapping):
             raise DeploymentError(f"not a render: expected the JSON document of infra.synth, "
                                   f"got {type(document).__name__}")
@@ -180,6 +182,7 @@ class LocalStack:
         self.redriven = 0
         self.faults = faults
         self._extra_env = dict(extra_environment or {})
+        self.function_processes = function_processes
         self._seed = seed
         self.pushed: list[Pushed] = []
         self._lock = threading.Lock()
@@ -194,13 +197,15 @@ class LocalStack:
     def from_render(cls, document: Mapping[str, Any], *, program_dir: Path | str = ROOT,
                     flow_name: str | None = None, time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0,
                     trigger_port: int = 0, mns_port: int = 0, faults: FaultPlan | None = None, seed: int = 0,
-                    outage_seconds: float = 0.0, extra_environment: Mapping[str, str] | None = None) -> Self:
+                    outage_seconds: float = 0.0, extra_environment: Mapping[str, str] | None = None,
+                    function_processes: bool = False) -> Self:
         """Deploys the render ``document``: ``infra.synth.render``'s dict, or the parsed JSON of
         ``python -m infra.synth``. ``program_dir`` is the directory an FC 2.0 ``filename``
         is relative to (the Pulumi project's); ``flow_name`` the flow the caller's side drives."""
         return cls(document, program_dir=program_dir, flow_name=flow_name, time_scale=time_scale,
                    fnf_port=fnf_port, trigger_port=trigger_port, mns_port=mns_port, faults=faults, seed=seed,
-                   outage_seconds=outage_seconds, extra_environment=extra_environment)
+                   outage_seconds=outage_seconds, extra_environment=extra_environment,
+                   function_processes=function_processes)
 
     def _driven_topic(self, topics: set[str]) -> str:
         named = self.deployment.outputs.get("topicName")
@@ -273,6 +278,7 @@ class LocalStack:
                                   handler=function.handler),
             environment=environment, methods=function.trigger.methods or None,
             auth_type=function.trigger.auth_type, url_internet_disabled=function.trigger.url_internet_disabled,
+            instance_process=self.function_processes,
             port=self._ports[1] if function.name == self.function.name else 0))
 
     def _deploy_topic(self, topic_name: str, subscription: SubscriptionSpec) -> None:
