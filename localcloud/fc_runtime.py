@@ -50,14 +50,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from localcloud.faults import Faults
-from localcloud.loopback import LoopbackServer, read_body, reset_connection
+from localcloud.loopback import LoopbackServer, RequestHandler, read_body, reset_connection
 
 # Content types FC passes as text; anything else is binary and goes base64.
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded",
@@ -720,7 +719,7 @@ class InstanceProcess:
             self._process.join(5)
 
 
-class _FcHandler(BaseHTTPRequestHandler):
+class _FcHandler(RequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "localcloud-fc"
 

@@ -41,12 +41,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from localcloud.faults import Faults
-from localcloud.loopback import LoopbackServer, read_body, reset_connection
+from localcloud.loopback import LoopbackServer, RequestHandler, read_body, reset_connection
 
 API_VERSION = "2019-03-15"
 # POP gateways refuse a Timestamp more than 15 minutes away from their clock
@@ -515,7 +514,7 @@ _ACTIONS: dict[str, Callable[[FnFBackend, Mapping[str, str]], dict[str, Any]]] =
 
 # --------------------------------------------------------------------------- HTTP
 
-class _FnFHandler(BaseHTTPRequestHandler):
+class _FnFHandler(RequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "localcloud-fnf"
 
