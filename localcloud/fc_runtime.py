@@ -330,7 +330,7 @@ class FcRuntime(LoopbackServer):
             self.instance = InstanceProcess(InstanceSpec(
                 source_dir=str(self.source_dir), handler=self.function.handler,
                 environment=self.function_environment(), invocation=self.invocation(),
-                log_level=logging.getLogger("mns_callback").getEffectiveLevel()))
+                logging_here=handler_logging()))
         except BaseException:
             self.stopped = True
             super().stop()
@@ -583,7 +583,25 @@ class InstanceSpec:
     handler: str  # "module.attribute"
     environment: dict[str, str]
     invocation: Invocation
-    log_level: int  # the level this process logs the handler's records at; above INFO: none
+    # Where this process sends the handler's records: None, nowhere configured (the handler's
+    # own default then applies); else the level, and whether any handler shows them.
+    logging_here: tuple[int, bool] | None
+
+
+def handler_logging(name: str = "mns_callback") -> tuple[int, bool] | None:
+    """How this process treats the records of logger ``name``: None when no logging handler is
+    configured on its way to the root; else its level and whether a handler would show them."""
+    logger: logging.Logger | None = logging.getLogger(name)
+    handlers: list[logging.Handler] = []
+    while logger is not None:
+        handlers.extend(logger.handlers)
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    if not handlers:
+        return None
+    shown = any(not isinstance(handler, logging.NullHandler) for handler in handlers)
+    return logging.getLogger(name).getEffectiveLevel(), shown
 
 
 def _import_entry(source_dir: Path, handler: str) -> Callable[..., Any]:
@@ -604,9 +622,10 @@ def _instance_main(connection: Any, spec: InstanceSpec) -> None:
     request it is sent, each in a thread of its own, and sends back its answer."""
     os.environ.update(spec.environment)
     sys.path.insert(0, spec.source_dir)
-    handler: logging.Handler = (logging.StreamHandler(sys.stderr) if spec.log_level <= logging.INFO
-                                else logging.NullHandler())
-    logging.basicConfig(level=spec.log_level, handlers=[handler], force=True)
+    if spec.logging_here is not None:
+        level, shown = spec.logging_here
+        handler: logging.Handler = logging.StreamHandler(sys.stderr) if shown else logging.NullHandler()
+        logging.basicConfig(level=level, handlers=[handler], force=True)
     try:
         entry = _import_entry(Path(spec.source_dir), spec.handler)
     except BaseException as err:  # noqa: BLE001 - told to the runtime, which raises it

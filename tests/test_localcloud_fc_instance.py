@@ -19,12 +19,14 @@ CREDS = ("STS.testkey", "test-secret", "test-token")
 
 HANDLER_SOURCE = textwrap.dedent('''
     import json
+    import logging
     import os
 
     import helper  # a module of the code directory, imported from there
 
     def handler(event, context):
         event = json.loads(event)
+        logging.getLogger("mns_callback").info("handled %s", event["rawPath"])
         body = {"pid": os.getpid(), "greeting": os.environ.get("GREETING"), "path": event["rawPath"],
                 "body": event["body"], "request_id": context.request_id, "helper": helper.NAME,
                 "key": context.credentials.access_key_id if hasattr(context, "credentials") else None}
@@ -123,3 +125,21 @@ def test_the_stack_runs_its_function_from_the_archive_in_an_instance_process():
         assert summary["succeeded"] == 16 and summary["all_callbacks_arrived"]
         assert summary["duplicate_reports"] == 0
         assert stack.fc.invocations == 17
+
+
+@pytest.mark.parametrize("shown", [False, True])
+def test_the_instance_logs_the_handlers_records_as_this_process_would(code, capfd, shown):
+    import logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    handler = logging.StreamHandler(sys.stderr) if shown else logging.NullHandler()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        with FcRuntime(source_dir=code, environment={"GREETING": "x"}, instance_process=True) as fc:
+            assert post(fc.url, "/logged-path", b"{}")[0] == 200
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    assert ("handled /logged-path" in capfd.readouterr().err) is shown
