@@ -29,7 +29,7 @@ HANDLER_SOURCE = textwrap.dedent('''
         logging.getLogger("mns_callback").info("handled %s", event["rawPath"])
         body = {"pid": os.getpid(), "greeting": os.environ.get("GREETING"), "path": event["rawPath"],
                 "body": event["body"], "request_id": context.request_id, "helper": helper.NAME,
-                "key": context.credentials.access_key_id if hasattr(context, "credentials") else None}
+                "key": getattr(getattr(context, "credentials", None), "access_key_id", None)}
         return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
     def failing(event, context):
