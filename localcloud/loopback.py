@@ -53,6 +53,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     parser would store); anything else takes ``http.server``'s own path.
     """
 
+    raw_requestline: bytes  # set by handle_one_request before parse_request (not in typeshed)
+
     def parse_request(self) -> bool:
         requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
         words = requestline.split()
