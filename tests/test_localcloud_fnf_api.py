@@ -304,3 +304,13 @@ def test_percent_encode_is_quote_with_nothing_safe(text):
     from localcloud.fnf_api import percent_encode
 
     assert percent_encode(text) == quote(text, safe="")
+
+
+def test_string_to_sign_is_the_pop_form_encoded_twice_with_quote():
+    from urllib.parse import quote
+
+    params = {"Action": "ReportTaskSucceeded", "Output": '{"status": "ok ü"}', "SignatureType": "",
+              "TaskToken": "djEj+/=", "Signature": "left out", "Timestamp": "2026-12-01T00:00:00Z"}
+    canonical = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(params.items())
+                         if k != "Signature")
+    assert string_to_sign("post", params) == f"POST&%2F&{quote(canonical, safe='')}"
