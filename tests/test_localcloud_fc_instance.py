@@ -22,13 +22,13 @@ HANDLER_SOURCE = textwrap.dedent('''
     import logging
     import os
 
-    import helper  # a module of the code directory, imported from there
+    import sibling  # a module of the code directory, imported from there
 
     def handler(event, context):
         event = json.loads(event)
         logging.getLogger("mns_callback").info("handled %s", event["rawPath"])
         body = {"pid": os.getpid(), "greeting": os.environ.get("GREETING"), "path": event["rawPath"],
-                "body": event["body"], "request_id": context.request_id, "helper": helper.NAME,
+                "body": event["body"], "request_id": context.request_id, "sibling": sibling.NAME,
                 "key": getattr(getattr(context, "credentials", None), "access_key_id", None)}
         return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
@@ -45,7 +45,7 @@ HANDLER_SOURCE = textwrap.dedent('''
 @pytest.fixture
 def code(tmp_path: Path) -> Path:
     (tmp_path / "index.py").write_text(HANDLER_SOURCE)
-    (tmp_path / "helper.py").write_text('NAME = "from the code directory"\n')
+    (tmp_path / "sibling.py").write_text('NAME = "from the code directory"\n')
     return tmp_path
 
 
@@ -72,10 +72,10 @@ def test_the_handler_runs_in_another_process_with_the_functions_environment(code
     assert answer["pid"] == second["pid"] != os.getpid()
     assert (answer["greeting"], answer["path"], answer["body"]) == ("hello", "/invoke", '{"Message": "hi"}')
     assert answer["request_id"] == headers["x-fc-request-id"]
-    assert (answer["helper"], answer["key"]) == ("from the code directory", "STS.testkey")
+    assert (answer["sibling"], answer["key"]) == ("from the code directory", "STS.testkey")
     # Nothing of the function was put into this process.
     assert "GREETING" not in os.environ
-    assert "helper" not in sys.modules and str(code) not in sys.path
+    assert "sibling" not in sys.modules and str(code) not in sys.path
 
 
 def test_a_function_that_raises_is_answered_502_by_the_instance(code):
