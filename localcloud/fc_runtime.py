@@ -22,6 +22,14 @@ The context carries ``request_id``, ``region``, ``account_id``, ``function``
 ``access_key_secret``, ``security_token``); with ``context_credentials=False`` it
 has no ``credentials`` attribute at all, as on python3.12, and the handler must
 use the ``ALIBABA_CLOUD_*`` variables every runtime sets.
+
+With ``instance_process=True`` the function runs in a Python process of its own
+(an FC instance), started from the same code directory with the same
+environment: the trigger (HTTP, method and auth checks, outage, faults) stays
+in this process and hands each request to the instance over a pipe, the way
+FC's front end hands requests to an instance. The handler then shares no
+interpreter lock with the stand-ins, and its own report goes back over real
+HTTP to whatever ``FNF_ENDPOINT`` names.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ import base64
 import importlib
 import io
 import json
+import logging
+import multiprocessing
 import os
 import sys
 import threading
@@ -37,16 +47,16 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from localcloud.faults import Faults
-from localcloud.loopback import LoopbackServer, read_body, reset_connection
+from localcloud.loopback import LoopbackServer, RequestHandler, read_body, reset_connection
 
 # Content types FC passes as text; anything else is binary and goes base64.
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded",
@@ -261,7 +271,10 @@ class FcRuntime(LoopbackServer):
                  account_id: str = "1234567890123456", function: FunctionMeta | None = None,
                  environment: Mapping[str, str] | None = None, port: int = 0,
                  methods: Iterable[str] | None = None, auth_type: str = "anonymous",
-                 url_internet_disabled: bool = False) -> None:
+                 url_internet_disabled: bool = False, instance_process: bool = False) -> None:
+        if instance_process and handler is not None:
+            raise ValueError("instance_process runs the code in source_dir; a handler given as a callable "
+                             "cannot cross to another process")
         if fc_version not in ("3.0", "2.0"):
             raise ValueError(f"fc_version must be '3.0' or '2.0', got {fc_version!r}")
         super().__init__(_FcHandler, port)
@@ -292,11 +305,15 @@ class FcRuntime(LoopbackServer):
         self._path_added = False
         self._saved_env: dict[str, str | None] = {}
         self.stopped = False  # set by stop(): requests still in flight may not install it again
+        self.instance_process = instance_process
+        self.instance: InstanceProcess | None = None  # the instance process while it runs
 
     # -- lifecycle
 
     def start(self) -> FcRuntime:
         self.stopped = False
+        if self.instance_process:
+            return self._start_instance()
         with PROCESS.serving(self):  # installs this runtime: imports the handler
             pass
         try:
@@ -307,10 +324,38 @@ class FcRuntime(LoopbackServer):
             raise
         return self
 
+    def _start_instance(self) -> FcRuntime:
+        super().start()  # first: the instance's context needs the trigger's URL
+        try:
+            self.instance = InstanceProcess(InstanceSpec(
+                source_dir=str(self.source_dir), handler=self.function.handler,
+                environment=self.function_environment(), invocation=self.invocation(),
+                logging_here=handler_logging()))
+        except BaseException:
+            self.stopped = True
+            super().stop()
+            raise
+        return self
+
     def stop(self) -> None:
         self.stopped = True
         super().stop()
+        if self.instance is not None:
+            self.instance.stop()
+            self.instance = None
+            return
         PROCESS.leave(self)
+
+    def run(self, request: Request) -> Answer:
+        """Invokes the function for ``request``: in its instance process, or in this one
+        with the runtime installed (``PROCESS``)."""
+        try:
+            if self.instance is not None:
+                return self.instance.invoke(request)
+            with PROCESS.serving(self):
+                return invoke(self.entry, self.invocation(), request)
+        except Exception as err:  # noqa: BLE001 - a function that cannot run is FC's 502 too
+            return unhandled_error(err)
 
     def function_environment(self) -> dict[str, str]:
         """Variables FC sets for the function, plus the function's own."""
@@ -354,11 +399,7 @@ class FcRuntime(LoopbackServer):
                 raise
 
     def _import_entry(self) -> Callable[..., Any]:
-        module_name, _, attr = self.function.handler.rpartition(".")
-        if not (self.source_dir / f"{module_name}.py").is_file():
-            raise FileNotFoundError(f"handler module {module_name}.py not found in {self.source_dir}")
-        importlib.invalidate_caches()
-        return getattr(importlib.import_module(module_name), attr)
+        return _import_entry(self.source_dir, self.function.handler)
 
     def _uninstall(self) -> None:
         """Takes this runtime's modules and environment out again, putting back what they replaced."""
@@ -381,19 +422,13 @@ class FcRuntime(LoopbackServer):
 
     # -- invocation
 
+    def invocation(self) -> Invocation:
+        """What an invocation needs of this runtime, as plain data."""
+        return Invocation(self.fc_version, self.region, self.account_id, self.function, self.credentials,
+                          self.context_credentials, self.url)
+
     def context(self, request_id: str) -> SimpleNamespace:
-        ctx = SimpleNamespace(
-            request_id=request_id,
-            region=self.region,
-            account_id=self.account_id,
-            function=SimpleNamespace(name=self.function.name, handler=self.function.handler,
-                                     memory=self.function.memory, timeout=self.function.timeout),
-            service=SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST",
-                                    version_id=""),
-        )
-        if self.context_credentials:
-            ctx.credentials = self.credentials
-        return ctx
+        return self.invocation().context(request_id)
 
     def refusal(self, method: str) -> tuple[int, str, str] | None:
         """What the trigger answers, before any function runs, to a request it does not take.
@@ -421,7 +456,289 @@ def _new_request_id() -> str:
     return f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
 
 
-class _FcHandler(BaseHTTPRequestHandler):
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as the trigger read it: what an invocation is built from."""
+
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    request_id: str
+    source_ip: str = "127.0.0.1"
+    protocol: str = "HTTP/1.1"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What a function's invocation needs of its runtime, as plain data (it crosses to an
+    instance process): the FC version, the context's fields and the trigger's URL."""
+
+    fc_version: str
+    region: str
+    account_id: str
+    function: FunctionMeta
+    credentials: FunctionCredentials | None
+    context_credentials: bool
+    url: str
+
+    def context(self, request_id: str) -> SimpleNamespace:
+        ctx = SimpleNamespace(
+            request_id=request_id,
+            region=self.region,
+            account_id=self.account_id,
+            function=SimpleNamespace(name=self.function.name, handler=self.function.handler,
+                                     memory=self.function.memory, timeout=self.function.timeout),
+            service=SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST",
+                                    version_id=""),
+        )
+        if self.context_credentials:
+            ctx.credentials = self.credentials
+        return ctx
+
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+def unhandled_error(err: BaseException) -> Answer:
+    """FC's answer to a function that raised (FC docs "Error handling" for Python; 502 assumed)."""
+    headers = [("Content-Type", "application/json"), ("x-fc-error-type", "UnhandledInvocationError")]
+    data = json.dumps({"errorMessage": str(err), "errorType": type(err).__name__,
+                       "stackTrace": traceback.format_exception(err)}).encode()
+    return 502, headers, data
+
+
+def invoke(entry: Callable[..., Any], how: Invocation, request: Request) -> Answer:
+    """Runs the function's entry for ``request``; any exception is FC's 502."""
+    try:
+        if how.fc_version == "3.0":
+            return _fc3(entry, how, request)
+        return _fc2(entry, how, request)
+    except Exception as err:  # noqa: BLE001 - any failure of the function is FC's 502
+        return unhandled_error(err)
+
+
+def _fc3(entry: Callable[..., Any], how: Invocation, request: Request) -> Answer:
+    event = build_event(request.method, request.path, request.headers, request.body,
+                        request_id=request.request_id, account_id=how.account_id,
+                        region=how.region, source_ip=request.source_ip)
+    return answer_of(entry(event, how.context(request.request_id)))
+
+
+def _fc2(entry: Callable[..., Any], how: Invocation, request: Request) -> Answer:
+    url = urlsplit(request.path)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote(url.path).encode().decode("latin-1"),
+        "QUERY_STRING": url.query,
+        "REQUEST_URI": request.path,
+        "CONTENT_TYPE": next((v for k, v in request.headers if k.lower() == "content-type"), ""),
+        "CONTENT_LENGTH": str(len(request.body)),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": str(urlsplit(how.url).port or ""),
+        "SERVER_PROTOCOL": request.protocol,
+        "REMOTE_ADDR": request.source_ip,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "fc.context": how.context(request.request_id),
+        # The whole URL the client asked for, as FC 2.0 gives it (FC docs "HTTP
+        # handlers", environ fc.request_uri), so the handler must take the path out.
+        "fc.request_uri": how.url + request.path,
+    }
+    for name, value in request.headers:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+            continue
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
+        started["status"], started["headers"] = status, headers
+        return lambda data: None
+
+    chunks = entry(environ, start_response)
+    try:
+        data = b"".join(chunks)
+    finally:
+        if hasattr(chunks, "close"):
+            chunks.close()
+    if "status" not in started:
+        raise RuntimeError("the WSGI handler returned without calling start_response")
+    return int(started["status"].split(" ", 1)[0]), list(started["headers"]), data
+
+
+# --------------------------------------------------------------------------- instance process
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """How to start a function's instance process: its code, entry, environment, logging."""
+
+    source_dir: str
+    handler: str  # "module.attribute"
+    environment: dict[str, str]
+    invocation: Invocation
+    # Where this process sends the handler's records: None, nowhere configured (the handler's
+    # own default then applies); else the level, and whether any handler shows them.
+    logging_here: tuple[int, bool] | None
+
+
+def handler_logging(name: str = "mns_callback") -> tuple[int, bool] | None:
+    """How this process treats the records of logger ``name``: None when no logging handler is
+    configured on its way to the root; else its level and whether a handler would show them."""
+    logger: logging.Logger | None = logging.getLogger(name)
+    handlers: list[logging.Handler] = []
+    while logger is not None:
+        handlers.extend(logger.handlers)
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    if not handlers:
+        return None
+    shown = any(not isinstance(handler, logging.NullHandler) for handler in handlers)
+    return logging.getLogger(name).getEffectiveLevel(), shown
+
+
+def _import_entry(source_dir: Path, handler: str) -> Callable[..., Any]:
+    module_name, _, attr = handler.rpartition(".")
+    if not (source_dir / f"{module_name}.py").is_file():
+        raise FileNotFoundError(f"handler module {module_name}.py not found in {source_dir}")
+    importlib.invalidate_caches()
+    return getattr(importlib.import_module(module_name), attr)
+
+
+# An FC instance runs this many invocations at once at most (FC 3.0's instanceConcurrency
+# goes up to 200: docs/platform-facts.md "Local run throughput"); more wait for a thread.
+INSTANCE_THREADS = 200
+
+
+def _instance_main(connection: Any, spec: InstanceSpec) -> None:
+    """The instance process: imports the entry from the code directory, then runs every
+    request it is sent, each in a thread of its own, and sends back its answer."""
+    os.environ.update(spec.environment)
+    sys.path.insert(0, spec.source_dir)
+    if spec.logging_here is not None:
+        level, shown = spec.logging_here
+        handler: logging.Handler = logging.StreamHandler(sys.stderr) if shown else logging.NullHandler()
+        logging.basicConfig(level=level, handlers=[handler], force=True)
+    try:
+        entry = _import_entry(Path(spec.source_dir), spec.handler)
+    except BaseException as err:  # noqa: BLE001 - told to the runtime, which raises it
+        connection.send(("error", f"{type(err).__name__}: {err}"))
+        return
+    connection.send(("ready", os.getpid()))
+    sending = threading.Lock()
+
+    def run(number: int, request: Request) -> None:
+        answer = invoke(entry, spec.invocation, request)
+        with sending:
+            connection.send((number, answer))
+
+    with ThreadPoolExecutor(max_workers=INSTANCE_THREADS, thread_name_prefix="invocation") as pool:
+        while True:
+            try:
+                message = connection.recv()
+            except (EOFError, OSError):
+                break
+            if message is None:
+                break
+            pool.submit(run, *message)
+
+
+@dataclass
+class _Waiting:
+    done: threading.Event
+    answer: Answer | None = None
+
+
+class InstanceProcess:
+    """A function's instance in a process of its own; ``invoke(request)`` from any thread."""
+
+    def __init__(self, spec: InstanceSpec, start_timeout: float = 60.0) -> None:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked threads
+        self._connection, child = context.Pipe()
+        self._process = context.Process(target=_instance_main, args=(child, spec), daemon=True,
+                                        name=f"fc-instance-{spec.invocation.function.name}")
+        self._process.start()
+        child.close()
+        self._sending = threading.Lock()
+        self._waiting: dict[int, _Waiting] = {}
+        self._numbers = iter(range(1, 1 << 62))
+        self._ended = False
+        if not self._connection.poll(start_timeout):
+            self._kill()
+            raise RuntimeError(f"the instance of {spec.invocation.function.name} did not start "
+                               f"within {start_timeout:g} s")
+        try:
+            kind, detail = self._connection.recv()
+        except EOFError:
+            self._kill()
+            raise RuntimeError(f"the instance of {spec.invocation.function.name} ended while it started") from None
+        if kind != "ready":
+            self._kill()
+            raise RuntimeError(f"the instance of {spec.invocation.function.name} could not import its "
+                               f"handler: {detail}")
+        self.pid: int = detail
+        self._reader = threading.Thread(target=self._read, name=f"fc-instance-{self.pid}", daemon=True)
+        self._reader.start()
+
+    def invoke(self, request: Request) -> Answer:
+        waiting = _Waiting(threading.Event())
+        with self._sending:
+            if self._ended:
+                raise RuntimeError("the function's instance process has ended")
+            number = next(self._numbers)
+            self._waiting[number] = waiting
+            self._connection.send((number, request))
+        waiting.done.wait()
+        if waiting.answer is None:
+            raise RuntimeError("the function's instance process ended during the invocation")
+        return waiting.answer
+
+    def _read(self) -> None:
+        try:
+            while True:
+                try:
+                    number, answer = self._connection.recv()
+                except (EOFError, OSError):
+                    return
+                with self._sending:
+                    waiting = self._waiting.pop(number, None)
+                if waiting is not None:
+                    waiting.answer = answer
+                    waiting.done.set()
+        finally:
+            with self._sending:
+                self._ended = True
+                left, self._waiting = list(self._waiting.values()), {}
+            for waiting in left:
+                waiting.done.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Lets the invocations in flight end, then ends the process."""
+        with self._sending:
+            if not self._ended:
+                try:
+                    self._connection.send(None)
+                except OSError:
+                    pass
+        self._process.join(timeout)
+        self._kill()
+        self._reader.join(timeout)
+        self._connection.close()
+
+    def _kill(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+
+
+class _FcHandler(RequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "localcloud-fc"
 
@@ -467,18 +784,9 @@ class _FcHandler(BaseHTTPRequestHandler):
             return
         with runtime._count_lock:
             runtime.invocations += 1
-        try:
-            with PROCESS.serving(runtime):
-                if runtime.fc_version == "3.0":
-                    status, headers, data = self._fc3(runtime, request_id, body)
-                else:
-                    status, headers, data = self._fc2(runtime, request_id, body)
-        except Exception as err:  # noqa: BLE001 - any failure of the function is FC's 502
-            status = 502
-            headers = [("Content-Type", "application/json"),
-                       ("x-fc-error-type", "UnhandledInvocationError")]
-            data = json.dumps({"errorMessage": str(err), "errorType": type(err).__name__,
-                               "stackTrace": traceback.format_exception(err)}).encode()
+        request = Request(self.command, self.path, list(self.headers.items()), body, request_id,
+                          self.client_address[0], self.request_version)
+        status, headers, data = runtime.run(request)
         if fault == "lost_answer":  # the function ran, its answer never arrives
             reset_connection(self)
             return
@@ -498,56 +806,3 @@ class _FcHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-
-    def _fc3(self, runtime: FcRuntime, request_id: str, body: bytes):
-        event = build_event(self.command, self.path, list(self.headers.items()), body,
-                            request_id=request_id, account_id=runtime.account_id,
-                            region=runtime.region, source_ip=self.client_address[0])
-        return answer_of(runtime.entry(event, runtime.context(request_id)))
-
-    def _fc2(self, runtime: FcRuntime, request_id: str, body: bytes):
-        url = urlsplit(self.path)
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": self.command,
-            "SCRIPT_NAME": "",
-            "PATH_INFO": unquote(url.path).encode().decode("latin-1"),
-            "QUERY_STRING": url.query,
-            "REQUEST_URI": self.path,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": str(runtime.port),
-            "SERVER_PROTOCOL": self.request_version,
-            "REMOTE_ADDR": self.client_address[0],
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            "fc.context": runtime.context(request_id),
-            # The whole URL the client asked for, as FC 2.0 gives it (FC docs "HTTP
-            # handlers", environ fc.request_uri), so the handler must take the path out.
-            "fc.request_uri": runtime.url + self.path,
-        }
-        for name, value in self.headers.items():
-            key = "HTTP_" + name.upper().replace("-", "_")
-            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                continue
-            environ[key] = f"{environ[key]},{value}" if key in environ else value
-        started: dict[str, Any] = {}
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
-            started["status"], started["headers"] = status, headers
-            return lambda data: None
-
-        chunks = runtime.entry(environ, start_response)
-        try:
-            data = b"".join(chunks)
-        finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
-        if "status" not in started:
-            raise RuntimeError("the WSGI handler returned without calling start_response")
-        return int(started["status"].split(" ", 1)[0]), list(started["headers"]), data

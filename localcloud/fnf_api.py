@@ -34,18 +34,19 @@ import calendar
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from localcloud.faults import Faults
-from localcloud.loopback import LoopbackServer, read_body, reset_connection
+from localcloud.loopback import LoopbackServer, RequestHandler, read_body, reset_connection
 
 API_VERSION = "2019-03-15"
 # POP gateways refuse a Timestamp more than 15 minutes away from their clock
@@ -124,8 +125,20 @@ def _signature_mismatch(string_to_sign: str) -> FnFError:
 
 # --------------------------------------------------------------------------- signing
 
+# Every ASCII character but RFC 3986's unreserved ones, as %XX: what ``quote(.., safe="")``
+# gives for ASCII text, by one regex pass instead of Python's loop per byte.
+_RESERVED = re.compile(r"[^A-Za-z0-9_.~-]")
+_ASCII_PERCENT = {chr(code): f"%{code:02X}" for code in range(128)}
+
+
+def _percent(match: re.Match[str]) -> str:
+    return _ASCII_PERCENT[match.group()]
+
+
 def percent_encode(value: str) -> str:
     """RFC 3986 encoding of POP signatures: unreserved kept, everything else %XX (UTF-8)."""
+    if value.isascii():
+        return _RESERVED.sub(_percent, value)
     return quote(value, safe="")
 
 
@@ -136,7 +149,10 @@ def string_to_sign(method: str, params: Mapping[str, str]) -> str:
         for k, v in sorted(params.items())
         if k != "Signature"
     )
-    return f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical)}"
+    # enc(canonical): once every name and value is encoded, only "%", "=" and "&" in it are
+    # not unreserved, so encoding it again is these three replacements.
+    encoded = canonical.replace("%", "%25").replace("=", "%3D").replace("&", "%26")
+    return f"{method.upper()}&{percent_encode('/')}&{encoded}"
 
 
 def sign(method: str, params: Mapping[str, str], secret: str) -> str:
@@ -327,7 +343,10 @@ class FnFEndpoint(LoopbackServer):
         self.clock = clock
         self.calls: list[Call] = []
         self._issued: dict[str, _Issued] = {}
+        # Nonces seen, and the same in the order they expire (every one lives the same
+        # span from its arrival), so expiry drops from the front instead of scanning all.
         self._nonces: dict[str, float] = {}
+        self._nonce_expiry: deque[tuple[float, str]] = deque()
         self._lock = threading.Lock()
 
     def issue_sts_credentials(self, ttl_seconds: float = 3600.0) -> Credentials:
@@ -394,12 +413,16 @@ class FnFEndpoint(LoopbackServer):
         if not hmac.compare_digest(expected, params["Signature"]):
             raise _signature_mismatch(string_to_sign(method, params))
         with self._lock:
-            for nonce, until in list(self._nonces.items()):
-                if until < now:
+            expiry = self._nonce_expiry
+            while expiry and expiry[0][0] < now:
+                _until, nonce = expiry.popleft()
+                if self._nonces.get(nonce, now) < now:
                     del self._nonces[nonce]
             if params["SignatureNonce"] in self._nonces:
                 raise FnFError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
-            self._nonces[params["SignatureNonce"]] = now + 2 * TIMESTAMP_WINDOW_SECONDS
+            until = now + 2 * TIMESTAMP_WINDOW_SECONDS
+            self._nonces[params["SignatureNonce"]] = until
+            expiry.append((until, params["SignatureNonce"]))
         if params["Version"] != API_VERSION or params["Action"] not in _ACTIONS:
             raise FnFError(404, "InvalidApi.NotFound",
                            "Specified api is not found, please check your url and method.")
@@ -499,7 +522,7 @@ _ACTIONS: dict[str, Callable[[FnFBackend, Mapping[str, str]], dict[str, Any]]] =
 
 # --------------------------------------------------------------------------- HTTP
 
-class _FnFHandler(BaseHTTPRequestHandler):
+class _FnFHandler(RequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "localcloud-fnf"
 

@@ -6,9 +6,13 @@ beyond loopback, and always stop their server threads on exit.
 
 from __future__ import annotations
 
+import email.parser
+import http.client
+import re
 import socket
 import struct
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -28,6 +32,77 @@ class _Server(ThreadingHTTPServer):
         connection, address = super().get_request()
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return connection, address
+
+
+# http.client's bounds on a header block (_MAXLINE, _MAXHEADERS).
+MAX_HEADER_LINE = 65536
+MAX_HEADERS = 100
+# A header line the email package's feed parser reads as "name: value" (its headerRE, less
+# the "From " and continuation forms, which take the email parser's own path).
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+_REQUEST_VERSIONS = ("HTTP/1.0", "HTTP/1.1")
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """``BaseHTTPRequestHandler`` that reads a plain header block without the email package.
+
+    ``http.server`` parses every request's headers with ``email.parser``'s feed parser,
+    the largest single cost of a stand-in's request here. A request line of
+    ``METHOD PATH HTTP/1.0|1.1`` whose every header line is ``name: value`` is read
+    into the same ``http.client.HTTPMessage`` directly (the names and values the feed
+    parser would store); anything else takes ``http.server``'s own path.
+    """
+
+    raw_requestline: bytes  # set by handle_one_request before parse_request (not in typeshed)
+
+    def parse_request(self) -> bool:
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = requestline.split()
+        if len(words) != 3 or words[2] not in _REQUEST_VERSIONS:
+            return super().parse_request()  # errors, HTTP/0.9 and other versions, as http.server answers them
+        self.requestline = requestline
+        self.command, path, self.request_version = words
+        # As http.server (gh-87389): a path starting with // is reduced to one /.
+        self.path = "/" + path.lstrip("/") if path.startswith("//") else path
+        self.close_connection = self.request_version != "HTTP/1.1" or self.protocol_version < "HTTP/1.1"
+        try:
+            self.headers = self._read_headers()
+        except http.client.LineTooLong as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err))
+            return False
+        except http.client.HTTPException as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(err))
+            return False
+        connection = self.headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive" and self.protocol_version >= "HTTP/1.1":
+            self.close_connection = False
+        expect = self.headers.get("Expect", "")
+        if (expect.lower() == "100-continue" and self.protocol_version >= "HTTP/1.1"
+                and self.request_version >= "HTTP/1.1"):
+            return self.handle_expect_100()
+        return True
+
+    def _read_headers(self) -> http.client.HTTPMessage:
+        lines: list[bytes] = []
+        while True:
+            line = self.rfile.readline(MAX_HEADER_LINE + 1)
+            if len(line) > MAX_HEADER_LINE:
+                raise http.client.LineTooLong("header line")
+            lines.append(line)
+            if len(lines) > MAX_HEADERS:
+                raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+            if line in (b"\r\n", b"\n", b""):
+                break
+        message = self.MessageClass()
+        fields = lines[:-1] if lines[-1] in (b"\r\n", b"\n") else lines
+        if not all(_HEADER_LINE.match(line) for line in fields):
+            return email.parser.Parser(_class=self.MessageClass).parsestr(b"".join(lines).decode("iso-8859-1"))
+        for line in fields:
+            name, _, value = line.decode("iso-8859-1").partition(":")
+            message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
+        return message
 
 
 class LoopbackServer:

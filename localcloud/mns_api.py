@@ -36,12 +36,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from localcloud.loopback import LoopbackServer, read_body
+from localcloud.loopback import LoopbackServer, RequestHandler, read_body
 
 XML_NAMESPACE = "http://mns.aliyuncs.com/doc/v1/"
 MNS_VERSION = "2015-06-06"
@@ -405,7 +404,7 @@ class MnsEndpoint(LoopbackServer):
         return 200, _document(_element("Queue", fields)), "GetQueueAttributes"
 
 
-class _MnsHandler(BaseHTTPRequestHandler):
+class _MnsHandler(RequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:

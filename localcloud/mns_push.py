@@ -32,6 +32,7 @@ import hashlib
 import http.client
 import json
 import secrets
+import select
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -297,6 +298,76 @@ def push(url: str, path: str, headers: Mapping[str, str], body: bytes,
         connection.close()
 
 
+class KeptConnections:
+    """Keep-alive HTTP connections to one push endpoint, each reused once its answer was read.
+
+    A connection set up per push costs the connect, the server's accept and a server
+    thread every time. A connection the endpoint closed (``Connection: close``, or the
+    socket readable while idle: its end of file) is never reused, so a push never goes
+    out on a connection that is known to be gone; a failure on one is the attempt's own.
+    """
+
+    def __init__(self, url: str, timeout: float = PUSH_TIMEOUT_SECONDS) -> None:
+        target = urlsplit(url)
+        if target.hostname is None:
+            raise ValueError(f"push endpoint {url!r} has no host")
+        self._host, self._port = target.hostname, target.port
+        self._connection_class = (http.client.HTTPSConnection if target.scheme == "https"
+                                  else http.client.HTTPConnection)
+        self.timeout = timeout
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.opened = 0  # connections set up so far
+
+    def _take(self) -> http.client.HTTPConnection:
+        with self._lock:
+            while self._idle:
+                connection = self._idle.pop()
+                if _still_open(connection):
+                    return connection
+                connection.close()
+            self.opened += 1
+        return self._connection_class(self._host, self._port, timeout=self.timeout)
+
+    def push(self, path: str, headers: Mapping[str, str], body: bytes) -> int:
+        """Sends one push; returns the HTTP status (raises OSError / HTTPException on transport)."""
+        connection = self._take()
+        try:
+            connection.request("POST", path, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            response.read()
+        except BaseException:
+            connection.close()
+            raise
+        with self._lock:
+            if response.will_close or self._closed:
+                connection.close()
+            else:
+                self._idle.append(connection)
+        return response.status
+
+    def close(self) -> None:
+        """Closes the idle connections; the ones in use close when their push ends."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+def _still_open(connection: http.client.HTTPConnection) -> bool:
+    """An idle connection is usable while its socket has nothing to read: no end of file."""
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
 # --------------------------------------------------------------------------- delivery
 
 def retry_delays(strategy: str, rng: Random) -> list[float]:
@@ -354,14 +425,24 @@ class Pusher:
         self._key = private_key
         self._cert_url = cert_url
         self.time_scale = time_scale
-        self.timeout = timeout
         self._rng = rng or Random()
         self._rng_lock = threading.Lock()
         self._fault = fault
         self._stopped = threading.Event()
+        self.connections = KeptConnections(subscription.endpoint, timeout)
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a push may take (connect, and each read of the answer)."""
+        return self.connections.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self.connections.timeout = seconds
 
     def stop(self) -> None:
         self._stopped.set()
+        self.connections.close()
 
     @property
     def stopped(self) -> bool:
@@ -371,7 +452,7 @@ class Pusher:
         path, headers, body = build_push(message, self.subscription, private_key=self._key,
                                          cert_url=self._cert_url)
         try:
-            return str(push(self.subscription.endpoint, path, headers, body, self.timeout))
+            return str(self.connections.push(path, headers, body))
         except (OSError, http.client.HTTPException) as err:
             # Refused, reset, timed out or not HTTP at all: MNS counts a failed
             # attempt and redelivers; it never gives up on the message for it.

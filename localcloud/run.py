@@ -59,7 +59,7 @@ from localcloud.faults import FaultPlan
 from localcloud.fc_runtime import FcRuntime, FunctionMeta
 from localcloud.fnf_api import Credentials, FnFEndpoint
 from localcloud.mns_api import LocalQueue, MnsEndpoint, Published
-from localcloud.mns_push import CertServer, Delivery, Message, Pusher, Subscription
+from localcloud.mns_push import CertServer, Delivery, Message, Pusher, SigningIdentity, Subscription
 from localcloud.topic import Topic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # 5 s answer window, so a task timeout that scales below ~5 s can expire while
 # a push is still being handled, which the cloud would not do.
 DEFAULT_TIME_SCALE = 0.01
+LOCAL_SIGNING_KEY_BITS = 1024
 
 
 class ArchiveMismatch(DeploymentError):
@@ -136,13 +137,15 @@ class LocalStack:
     flow: ``flow_name``, by default the stack's ``flowName`` output (or the only
     flow), its topic (``topicName`` when it publishes to that one) and the
     function that topic pushes to. ``trigger_port`` is that function's.
+    ``function_processes`` runs each function in an instance process of its own
+    (``FcRuntime(instance_process=True)``) instead of in this one.
     """
 
     def __init__(self, document: Mapping[str, Any], *, program_dir: Path | str = ROOT,
                  flow_name: str | None = None, time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0,
                  trigger_port: int = 0, faults: FaultPlan | None = None,
                  extra_environment: Mapping[str, str] | None = None, seed: int = 0, mns_port: int = 0,
-                 outage_seconds: float = 0.0) -> None:
+                 outage_seconds: float = 0.0, function_processes: bool = False) -> None:
         if not isinstance(document, Mapping):
             raise DeploymentError(f"not a render: expected the JSON document of infra.synth, "
                                   f"got {type(document).__name__}")
@@ -179,6 +182,7 @@ class LocalStack:
         self.redriven = 0
         self.faults = faults
         self._extra_env = dict(extra_environment or {})
+        self.function_processes = function_processes
         self._seed = seed
         self.pushed: list[Pushed] = []
         self._lock = threading.Lock()
@@ -193,13 +197,15 @@ class LocalStack:
     def from_render(cls, document: Mapping[str, Any], *, program_dir: Path | str = ROOT,
                     flow_name: str | None = None, time_scale: float = DEFAULT_TIME_SCALE, fnf_port: int = 0,
                     trigger_port: int = 0, mns_port: int = 0, faults: FaultPlan | None = None, seed: int = 0,
-                    outage_seconds: float = 0.0, extra_environment: Mapping[str, str] | None = None) -> Self:
+                    outage_seconds: float = 0.0, extra_environment: Mapping[str, str] | None = None,
+                    function_processes: bool = False) -> Self:
         """Deploys the render ``document``: ``infra.synth.render``'s dict, or the parsed JSON of
         ``python -m infra.synth``. ``program_dir`` is the directory an FC 2.0 ``filename``
         is relative to (the Pulumi project's); ``flow_name`` the flow the caller's side drives."""
         return cls(document, program_dir=program_dir, flow_name=flow_name, time_scale=time_scale,
                    fnf_port=fnf_port, trigger_port=trigger_port, mns_port=mns_port, faults=faults, seed=seed,
-                   outage_seconds=outage_seconds, extra_environment=extra_environment)
+                   outage_seconds=outage_seconds, extra_environment=extra_environment,
+                   function_processes=function_processes)
 
     def _driven_topic(self, topics: set[str]) -> str:
         named = self.deployment.outputs.get("topicName")
@@ -224,7 +230,10 @@ class LocalStack:
     def _start(self) -> None:
         d = self.deployment
         stack = self._stack
-        self.certs = stack.enter_context(CertServer())
+        # The certificate MNS served has a 512-bit key (docs/platform-facts.md "MNS HTTP push");
+        # 1024 bits is the smallest key `cryptography` generates, and signs a push in a third
+        # of 2048's time.
+        self.certs = stack.enter_context(CertServer(SigningIdentity(key_size=LOCAL_SIGNING_KEY_BITS)))
         self.engine = Engine([DeployedFlow(spec.name, spec.definition, flow) for spec, flow in self.flows.values()],
                              self._publish, time_scale=self.time_scale)
         stack.callback(self.engine.stop)
@@ -269,6 +278,7 @@ class LocalStack:
                                   handler=function.handler),
             environment=environment, methods=function.trigger.methods or None,
             auth_type=function.trigger.auth_type, url_internet_disabled=function.trigger.url_internet_disabled,
+            instance_process=self.function_processes,
             port=self._ports[1] if function.name == self.function.name else 0))
 
     def _deploy_topic(self, topic_name: str, subscription: SubscriptionSpec) -> None:
@@ -313,10 +323,43 @@ class LocalStack:
 
     # -- the caller's side, through the real SDK
 
+    def caller(self) -> Caller:
+        """The caller's side of this stack as a picklable value, for callers in other processes."""
+        return Caller(port=self.fnf.port, region=self.region, credentials=self.caller_credentials,
+                      flow_name=self.flow_name)
+
     def client(self, credentials: Credentials | None = None) -> AcsClient:
-        ak, secret, token = credentials or self.caller_credentials
+        return self.caller().client(credentials)
+
+    def start(self, client: AcsClient, input_text: str, name: str | None = None, *,
+              flow_name: str | None = None) -> str:
+        return self.caller().start(client, input_text, name, flow_name=flow_name)
+
+    def describe(self, client: AcsClient, name: str, wait_seconds: int = 0, *,
+                 flow_name: str | None = None) -> dict[str, Any]:
+        return self.caller().describe(client, name, wait_seconds, flow_name=flow_name)
+
+    def history(self, client: AcsClient, name: str, *, flow_name: str | None = None) -> list[dict[str, Any]]:
+        return self.caller().history(client, name, flow_name=flow_name)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A caller of a local stack's FnF endpoint through the real SDK: where it is, whose key.
+
+    Plain data, so a caller can run in another process than the stack (as a real caller
+    does): the stack's own ``start`` / ``describe`` / ``history`` are this.
+    """
+
+    port: int
+    region: str
+    credentials: Credentials
+    flow_name: str
+
+    def client(self, credentials: Credentials | None = None) -> AcsClient:
+        ak, secret, token = credentials or self.credentials
         return AcsClient(credential=StsTokenCredential(ak, secret, token), region_id=self.region,
-                         port=self.fnf.port, auto_retry=False, timeout=70, connect_timeout=5)
+                         port=self.port, auto_retry=False, timeout=70, connect_timeout=5)
 
     def _call(self, client: AcsClient, request_class: type, flow_name: str | None = None,
               **params: Any) -> dict[str, Any]:

@@ -275,3 +275,42 @@ def test_a_long_term_access_key_needs_no_token_and_takes_none(fnf):
     assert (err.get_http_status(), err.get_error_code()) == (400, "InvalidSecurityToken.MismatchWithAccessKey")
     err = server_error(client_for(fnf, (key.access_key_id, "not-the-secret")), succeeded(fnf.backend.issue(), "{}"))
     assert err.get_error_code() == "InvalidAccessKeySecret"
+
+
+def test_a_nonce_is_refused_within_twice_the_window_and_forgotten_after_it():
+    clock = [time.time()]
+    with FnFEndpoint(clock=lambda: clock[0]) as fnf:
+        creds = fnf.issue_sts_credentials(ttl_seconds=10 ** 6)
+
+        def report(nonce: str) -> tuple[int, dict]:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock[0]))
+            params = _signed_query(creds, "ReportTaskSucceeded", {"TaskToken": fnf.backend.issue(),
+                                                                  "Output": "{}"}, timestamp=stamp, nonce=nonce)
+            return _raw(fnf, *_split(params, ("Output",)))
+
+        assert [report(n)[0] for n in ("a", "b", "c")] == [200, 200, 200]
+        clock[0] += 29 * 60  # under twice the 15-minute window: every nonce is still known
+        assert report("a")[1]["Code"] == "SignatureNonceUsed"
+        clock[0] += 2 * 60
+        assert report("a")[0] == 200  # "a" expired and is taken again; "b" and "c" expired too
+        assert sorted(fnf._nonces) == ["a"]
+        assert report("b")[0] == 200 and report("a")[1]["Code"] == "SignatureNonceUsed"
+
+
+@pytest.mark.parametrize("text", ["", "plain-Text_1.2~", "a b*c+d/e=f&g%h", "ünï €", "\x00\x7f~", "A" * 300 + "+/="])
+def test_percent_encode_is_quote_with_nothing_safe(text):
+    from urllib.parse import quote
+
+    from localcloud.fnf_api import percent_encode
+
+    assert percent_encode(text) == quote(text, safe="")
+
+
+def test_string_to_sign_is_the_pop_form_encoded_twice_with_quote():
+    from urllib.parse import quote
+
+    params = {"Action": "ReportTaskSucceeded", "Output": '{"status": "ok ü"}', "SignatureType": "",
+              "TaskToken": "djEj+/=", "Signature": "left out", "Timestamp": "2026-12-01T00:00:00Z"}
+    canonical = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(params.items())
+                         if k != "Signature")
+    assert string_to_sign("post", params) == f"POST&%2F&{quote(canonical, safe='')}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import sys
 import threading
 import xml.etree.ElementTree as ET
@@ -296,3 +297,59 @@ def test_a_failing_delivery_is_counted_undelivered_not_lost(certs):
     [(key, delivery)] = heard
     assert key == "run-1:3" and not delivery.delivered
     assert delivery.statuses == ["error: RuntimeError: pusher bug"]
+
+
+class _Answering(BaseHTTPRequestHandler):
+    """Answers 200; ``owner.close_after`` closes the connection after each answer (with or
+    without saying so in a ``Connection: close`` header); counts connections."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        owner = self.server.owner  # type: ignore[attr-defined]
+        with owner.lock:
+            owner.connections += 1
+
+    def do_POST(self) -> None:
+        owner = self.server.owner  # type: ignore[attr-defined]
+        read_body(self)
+        self.send_response(200)
+        if owner.close_after == "header":
+            self.send_header("Connection", "close")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        if owner.close_after:
+            self.close_connection = True
+        if owner.close_after == "silently":
+            self.connection.shutdown(socket.SHUT_WR)  # the FIN is out before the test goes on
+            owner.closed.set()
+
+
+class _Endpoint(LoopbackServer):
+    def __init__(self, close_after: str = "") -> None:
+        super().__init__(_Answering)
+        self.close_after = close_after
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+
+
+@pytest.mark.parametrize("close_after, connections", [("", 1), ("header", 3), ("silently", 3)])
+def test_pushes_reuse_a_kept_connection_unless_the_endpoint_closed_it(certs, close_after, connections):
+    with _Endpoint(close_after) as endpoint:
+        pusher = Pusher(Subscription(endpoint.url + "/notify"), private_key=certs.identity.private_key,
+                        cert_url=certs.cert_url)
+        deliveries = []
+        for index in range(3):
+            deliveries.append(pusher.deliver(Message(f"m{index}")))
+            if close_after == "silently":
+                assert endpoint.closed.wait(5)
+                endpoint.closed.clear()
+        pusher.stop()
+    # A connection the endpoint closed without a word is seen closed before reuse: no push fails on it.
+    assert [d.statuses for d in deliveries] == [["200"]] * 3
+    assert endpoint.connections == pusher.connections.opened == connections
