@@ -22,6 +22,7 @@ Everything here is pure apart from reading files (and ``write_archive``).
 
 import ast
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -203,9 +204,11 @@ def _installed_path(distribution: metadata.Distribution, file: str | os.PathLike
 
 def compiled_files(distribution: metadata.Distribution) -> list[str]:
     """The compiled extension files an installed distribution lists, sorted."""
-    return sorted(
-        str(p) for p in _listed_files(distribution) if str(p).endswith(_COMPILED_SUFFIXES) or ".so." in p.name
-    )
+    return _compiled_in(_listed_files(distribution))
+
+
+def _compiled_in(listed: Iterable[metadata.PackagePath]) -> list[str]:
+    return sorted(str(p) for p in listed if str(p).endswith(_COMPILED_SUFFIXES) or ".so." in p.name)
 
 
 @dataclass(frozen=True)
@@ -296,11 +299,12 @@ def _require_python(distribution: metadata.Distribution, runtime: str) -> None:
 def _distribution_files(distribution: metadata.Distribution) -> dict[str, bytes]:
     """Archive path -> bytes of one installed pure-Python distribution, checked against RECORD."""
     label = _label(distribution)
-    compiled = compiled_files(distribution)
+    listed = _listed_files(distribution)  # RECORD, read once
+    compiled = _compiled_in(listed)
     if compiled:  # resolve_closure refuses these first; kept so no caller can ship one
         raise PackagingError(f"{label} contains compiled code ({', '.join(compiled[:3])}); it cannot be vendored")
     files: dict[str, bytes] = {}
-    for entry in _listed_files(distribution):
+    for entry in listed:
         parts = entry.parts
         if parts[0] == ".." or any(p in ("__pycache__",) for p in parts) or entry.name.endswith((".pyc", ".pyo")):
             continue  # scripts installed outside site-packages; caches
@@ -525,15 +529,25 @@ def require_entry_point(source_dir: Path, handler: str, kind: str = "handler") -
     path = Path(source_dir) / f"{module.replace('.', '/')}.py"
     if not module or not path.is_file():
         raise PackagingError(f"{kind} {handler!r}: {path.name} not found in {Path(source_dir).name}/")
-    tree = ast.parse(path.read_bytes(), filename=str(path))
+    if function not in _top_level_definitions(path.read_bytes(), str(path)):
+        raise PackagingError(f"{kind} {handler!r}: {path.name} defines no top-level {function!r}")
+
+
+@functools.lru_cache(maxsize=32)
+def _top_level_definitions(source: bytes, filename: str) -> frozenset[str]:
+    """Names a module's source defines at its top level (functions, assignments, imports).
+
+    Cached on the source's bytes: every pattern of a program checks the same
+    handler, and parsing it is most of that check.
+    """
+    tree = ast.parse(source, filename=filename)
     defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else []
         defined |= {t.id for t in targets if isinstance(t, ast.Name)}
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
-    if function not in defined:
-        raise PackagingError(f"{kind} {handler!r}: {path.name} defines no top-level {function!r}")
+    return frozenset(defined)
 
 
 def write_archive(archive: CodeArchive, build_dir: Path = DEFAULT_BUILD_DIR) -> Path:
