@@ -426,7 +426,7 @@ def build_archive(
     where = _build_key(source_dir, runtime, requirement_files, search)
     requirements_text = b"\0".join(path.read_bytes() if path.is_file() else b"" for path in requirement_files)
     built = _BUILT.get(where)
-    if built is not None and built.fingerprint == _fingerprint(own_files, requirements_text, _read(built.read)):
+    if built is not None and built.made_from(own_files, requirements_text):
         return built.archive
     wanted = [r for path in requirement_files if path.is_file() for r in read_requirements(path)]
     closure = resolve_closure(wanted, runtime, search)
@@ -450,9 +450,8 @@ def build_archive(
         vendored=tuple(f"{normalize_name(d.metadata['Name'])}=={d.version}" for d in closure.vendored),
         provided=closure.provided,
     )
-    fingerprint = _fingerprint(own_files, requirements_text, used)
-    if fingerprint is not None:
-        _remember(where, _Built(fingerprint, tuple(path for path, _ in used), archive))
+    if all(data is not None for _, data in used):
+        _remember(where, _Built(own_files, requirements_text, tuple(used), archive))
     return archive
 
 
@@ -465,14 +464,22 @@ def build_archive(
 # distribution's RECORD; and while no distribution was installed or removed
 # on the search path (each directory's mtime). Otherwise it is built again.
 # What is remembered is what the build itself read, so a file that changes
-# while an archive is being built makes the next call build again.
+# while an archive is being built makes the next call build again. The bytes
+# themselves are kept and compared (they are the zip's input, about its size
+# again): comparing costs far less than hashing them on every call.
 
 
 @dataclass(frozen=True)
 class _Built:
-    fingerprint: bytes  # ``_fingerprint`` of what the archive was built from
-    read: tuple[Path, ...]  # the vendored files and RECORDs it was built from, in order
+    source: Mapping[str, bytes]  # the function's own files, path -> bytes
+    requirements: bytes  # the requirements files' bytes, as ``build_archive`` joins them
+    read: tuple[tuple[Path, bytes | None], ...]  # each vendored file and RECORD with its bytes, in order
     archive: CodeArchive
+
+    def made_from(self, source: Mapping[str, bytes], requirements: bytes) -> bool:
+        """Whether the archive's inputs are, byte for byte, what they were when it was built."""
+        return (requirements == self.requirements and source == self.source
+                and _read([path for path, _ in self.read]) == list(self.read))
 
 
 _BUILT: dict[tuple, _Built] = {}
@@ -508,29 +515,6 @@ def _read(paths: Sequence[Path]) -> list[tuple[Path, bytes | None]]:
         except OSError:
             read.append((path, None))
     return read
-
-
-def _fingerprint(source: Mapping[str, bytes], requirements: bytes,
-                 vendored: Sequence[tuple[Path, bytes | None]]) -> bytes | None:
-    """SHA-256 of the function's files (paths and bytes), the requirements file's
-    bytes and each vendored file and RECORD (path and bytes; None: unreadable)."""
-    readable = [(path, data) for path, data in vendored if data is not None]
-    if len(readable) < len(vendored):
-        return None
-    digest = hashlib.sha256()
-
-    def field(value: bytes) -> None:
-        digest.update(len(value).to_bytes(8, "big"))  # length-prefixed: no two inputs run together
-        digest.update(value)
-
-    field(requirements)
-    for name in sorted(source):
-        field(name.encode())
-        field(source[name])
-    for path, data in readable:
-        field(str(path).encode())
-        field(data)
-    return digest.digest()
 
 
 def _remember(where: tuple, built: _Built) -> None:
