@@ -20,10 +20,14 @@ it); one the chosen runtime provides is left out and listed in
 Everything here is pure apart from reading files (and ``write_archive``).
 """
 
+from __future__ import annotations
+
 import ast
 import base64
+import contextlib
 import functools
 import hashlib
+import json
 import os
 import re
 import stat
@@ -35,12 +39,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import fastcrc
-from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
 
 if TYPE_CHECKING:
     import crc
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
 
 
 def _handler_source_dir() -> Path:
@@ -68,7 +71,7 @@ FILE_MODE = 0o100644  # regular file, rw-r--r--
 # oracle: built on first use (module ``__getattr__``), as a render never needs it.
 
 
-def _crc64_xz_configuration() -> "crc.Configuration":
+def _crc64_xz_configuration() -> crc.Configuration:
     import crc
 
     return crc.Configuration(
@@ -81,7 +84,7 @@ def _crc64_xz_configuration() -> "crc.Configuration":
     )
 
 
-def __getattr__(name: str) -> "crc.Configuration":
+def __getattr__(name: str) -> crc.Configuration:
     if name == "CRC64_XZ":
         configuration = globals()["CRC64_XZ"] = _crc64_xz_configuration()
         return configuration
@@ -150,6 +153,10 @@ def crc64_xz(data: bytes) -> int:
 
 def read_requirements(path: Path) -> list[Requirement]:
     """The requirements in ``path``: one PEP 508 requirement a line, ``#`` comments."""
+    # The PyPA `packaging` library is imported where requirements are read: an archive
+    # found in the archive store (below) is reused without reading any.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     requirements = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -248,6 +255,8 @@ def resolve_closure(requirements: Iterable[Requirement], runtime: str, search_pa
     otherwise. Installed versions must satisfy every requirement met on the
     way and, when vendored, their ``Requires-Python`` must admit the runtime.
     """
+    from packaging.requirements import InvalidRequirement, Requirement
+
     if runtime not in RUNTIME_PROVIDES:
         raise PackagingError(f"runtime {runtime!r} is not supported; expected one of {sorted(RUNTIME_PROVIDES)}")
     provides = RUNTIME_PROVIDES[runtime]
@@ -306,6 +315,8 @@ def _require_python(distribution: metadata.Distribution, runtime: str) -> None:
     text = (distribution.metadata.get_all("Requires-Python") or [None])[0]
     if not text:
         return
+    from packaging.specifiers import SpecifierSet
+
     python = _marker_environment(runtime)["python_full_version"]
     if not SpecifierSet(text).contains(python, prereleases=True):
         raise PackagingError(
@@ -428,6 +439,11 @@ def build_archive(
     built = _BUILT.get(where)
     if built is not None and built.made_from(own_files, requirements_text):
         return built.archive
+    store_key = _store_key(where, own_files, requirements_text) if _STORE_DIR is not None else None
+    stored = _stored(store_key) if store_key is not None else None
+    if stored is not None:
+        _remember(where, _Built(own_files, requirements_text, *stored))
+        return stored[1]
     wanted = [r for path in requirement_files if path.is_file() for r in read_requirements(path)]
     closure = resolve_closure(wanted, runtime, search)
     used: list[tuple[Path, bytes | None]] = []  # each vendored file as read for this build, and each RECORD
@@ -452,6 +468,8 @@ def build_archive(
     )
     if all(data is not None for _, data in used):
         _remember(where, _Built(own_files, requirements_text, tuple(used), archive))
+        if store_key is not None:
+            _store(store_key, tuple(used), archive)
     return archive
 
 
@@ -522,6 +540,106 @@ def _remember(where: tuple, built: _Built) -> None:
     while len(_BUILT) >= _BUILT_LIMIT:
         del _BUILT[next(iter(_BUILT))]
     _BUILT[where] = built
+
+
+# ---- archives built by earlier processes (opt-in) ------------------------------
+# ``python -m infra.synth`` is one process per render: the cache above starts
+# empty every time, and deflating the archive is most of what the render does
+# beyond Pulumi's own work. ``keep_archives_in(directory)`` keeps each built
+# archive there too. A stored archive is used only under the same rules as the
+# in-process cache, checked afresh: its file name is a digest of everything the
+# bytes come from (the function's files, the requirements, the runtime, each
+# search-path directory with its mtime, the Python version, this module's and
+# the zip writer's own source and the compressor's version and level); inside
+# it, the SHA-256 of each vendored file and RECORD it was built from, read
+# again and compared; and the archive's own SHA-256. Anything unreadable,
+# stale or damaged is built again, through every check, and stored anew.
+
+_STORE_DIR: Path | None = None
+_STORE_FORMAT = 1
+_STORE_LIMIT = 16  # archives kept in the directory, the least recently written dropped first
+
+
+def keep_archives_in(directory: Path | None) -> Path | None:
+    """Keep built archives in ``directory`` for later processes (None: in this process only);
+    the directory used until now."""
+    global _STORE_DIR
+    previous, _STORE_DIR = _STORE_DIR, None if directory is None else Path(directory)
+    return previous
+
+
+def _store_key(where: tuple, source: Mapping[str, bytes], requirements: bytes) -> str:
+    """The stored archive's name: a digest of everything its bytes come from but the vendored files."""
+    from mns_callback_flow import deterministic_zip
+
+    digest = hashlib.sha256()
+
+    def field(value: bytes) -> None:
+        digest.update(len(value).to_bytes(8, "big"))  # length-prefixed: no two inputs run together
+        digest.update(value)
+
+    field(repr((_STORE_FORMAT, where, sys.version, sys.implementation.cache_tag)).encode())
+    field(repr((deterministic_zip.deflate.__version__, deterministic_zip.DEFLATE_LEVEL)).encode())
+    for module in (__file__, deterministic_zip.__file__):
+        field(Path(module).read_bytes())
+    field(requirements)
+    for name in sorted(source):
+        field(name.encode())
+        field(source[name])
+    return digest.hexdigest()
+
+
+def _stored(key: str) -> tuple[tuple[tuple[Path, bytes | None], ...], CodeArchive] | None:
+    """(what it was built from, the archive) stored under ``key``, if still valid; else None."""
+    if _STORE_DIR is None:
+        return None
+    try:
+        header, _, data = (_STORE_DIR / f"{key}.archive").read_bytes().partition(b"\n")
+        manifest = json.loads(header)
+        if manifest["format"] != _STORE_FORMAT or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+            return None
+        read = _read([Path(path) for path, _ in manifest["read"]])
+        if [None if got is None else hashlib.sha256(got).hexdigest() for _, got in read] != [
+                digest for _, digest in manifest["read"]]:
+            return None
+        archive = CodeArchive(
+            data=data,
+            base64=base64.b64encode(data).decode("ascii"),
+            crc64=str(crc64_xz(data)),
+            sha256=manifest["sha256"],
+            entries=tuple(manifest["entries"]),
+            vendored=tuple(manifest["vendored"]),
+            provided=tuple(manifest["provided"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return tuple(read), archive
+
+
+def _store(key: str, read: Sequence[tuple[Path, bytes | None]], archive: CodeArchive) -> None:
+    """Write ``archive`` under ``key``, atomically; a directory that cannot be written is skipped."""
+    if _STORE_DIR is None:
+        return
+    manifest = {
+        "format": _STORE_FORMAT,
+        "sha256": archive.sha256,
+        "entries": list(archive.entries),
+        "vendored": list(archive.vendored),
+        "provided": list(archive.provided),
+        "read": [[str(path), hashlib.sha256(data).hexdigest()] for path, data in read if data is not None],
+    }
+    path = _STORE_DIR / f"{key}.archive"
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        _STORE_DIR.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(json.dumps(manifest, sort_keys=True).encode() + b"\n" + archive.data)
+        os.replace(temporary, path)
+        kept = sorted(_STORE_DIR.glob("*.archive"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in kept[_STORE_LIMIT:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def require_entry_point(source_dir: Path, handler: str, kind: str = "handler") -> None:
