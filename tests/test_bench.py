@@ -325,3 +325,13 @@ def test_only_the_render_command_keeps_archives_and_only_in_build(
     assert synth.main([]) == 0
     assert seen == [synth.ARCHIVE_STORE] and packaging._STORE_DIR is None
     capsys.readouterr()
+
+
+def test_the_render_figures_time_renders_that_read_the_projects_bytecode() -> None:
+    """With PYTHONDONTWRITEBYTECODE set no render writes it; the bench writes it before timing."""
+    import importlib.util
+
+    bench_synth._write_bytecode()
+    for module in ("infra/synth.py", "mns_callback_flow/packaging.py", "bench/bench_synth.py"):
+        cached = Path(importlib.util.cache_from_source(str(ROOT / module)))
+        assert cached.is_file() and cached.stat().st_mtime >= (ROOT / module).stat().st_mtime - 1, module
