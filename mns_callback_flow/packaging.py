@@ -497,7 +497,7 @@ class _Built:
     def made_from(self, source: Mapping[str, bytes], requirements: bytes) -> bool:
         """Whether the archive's inputs are, byte for byte, what they were when it was built."""
         return (requirements == self.requirements and source == self.source
-                and _read([path for path, _ in self.read]) == list(self.read))
+                and all(data is not None and _bytes_now(path) == data for path, data in self.read))
 
 
 _BUILT: dict[tuple, _Built] = {}
@@ -522,6 +522,15 @@ def _files_used(distribution: metadata.Distribution, vendored: Mapping[str, byte
     info = sorted({name.split("/", 1)[0] for name in vendored if name.split("/", 1)[0].endswith(".dist-info")})
     records = [base / folder / "RECORD" for folder in info]
     return [(base / name, vendored[name]) for name in sorted(vendored)] + _read(records)
+
+
+def _bytes_now(path: Path) -> bytes | None:
+    """The file's bytes now, or None where it cannot be read."""
+    try:
+        with open(path, "rb") as handle:  # checked once per vendored file and pattern: cheaper than Path.read_bytes
+            return handle.read()
+    except OSError:
+        return None
 
 
 def _read(paths: Sequence[Path]) -> list[tuple[Path, bytes | None]]:
