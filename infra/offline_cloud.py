@@ -20,7 +20,7 @@ import inspect
 import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from pulumi.runtime import rpc
@@ -227,8 +227,10 @@ class RecordingMonitor(MockMonitor):
             transforms=_resolve_callbacks(request.transforms),
         ))
         state_proto = _serialized(state)
-        self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id, state)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=state_proto)
+        # Mocks.new_resource may answer no id; MockMonitor passes it on as it is (typed `str` there).
+        registered_id = cast(str, resource_id)
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, registered_id, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=registered_id, object=state_proto)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
