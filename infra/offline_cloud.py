@@ -20,12 +20,14 @@ import inspect
 import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, _resolve_callbacks
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from infra.stack_config import SECRET_PLACEHOLDER, secret_placeholder
 
@@ -186,6 +188,13 @@ class RecordingMonitor(MockMonitor):
 
     ``Mocks.new_resource`` only sees type, name and inputs; the parent and
     ``dependsOn`` edges are in the engine request, so they are taken here.
+
+    ``RegisterResource`` answers as ``MockMonitor.RegisterResource`` does (the same
+    URN, id, state and response), but reads the request's inputs once, for the
+    record and for the mocks, and serializes the state without pumping an event
+    loop on the monitor's thread (:func:`_serialized`): per resource, that loop
+    was most of the monitor's time, and the archive's base64 text was copied
+    out of the request twice.
     """
 
     def __init__(self, mocks: Mocks) -> None:
@@ -193,18 +202,35 @@ class RecordingMonitor(MockMonitor):
         self.registrations: list[Registration] = []
 
     def RegisterResource(self, request: Any) -> Any:
-        if request.type != "pulumi:pulumi:Stack":
-            inputs = rpc.deserialize_properties(request.object)
-            self.registrations.append(
-                Registration(
-                    type=request.type,
-                    name=request.name,
-                    parent=urn_ref(request.parent),
-                    inputs=_plain(inputs),
-                    depends_on=sorted({ref for ref in map(urn_ref, request.dependencies) if ref}),
-                )
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        # As MockMonitor: deserializing a resource reference needs an event loop on this thread.
+        _ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                parent=urn_ref(request.parent),
+                inputs=_plain(inputs),
+                depends_on=sorted({ref for ref in map(urn_ref, request.dependencies) if ref}),
             )
-        return super().RegisterResource(request)
+        )
+        resource_id, state = self.mocks.new_resource(MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+            transforms=_resolve_callbacks(request.transforms),
+        ))
+        state_proto = _serialized(state)
+        # Mocks.new_resource may answer no id; MockMonitor passes it on as it is (typed `str` there).
+        registered_id = cast(str, resource_id)
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, registered_id, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=registered_id, object=state_proto)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -246,6 +272,24 @@ def _plain(value: Any) -> Any:
         # The engine carries every number as a double; 256.0 was an int in the program.
         return int(value)
     return value
+
+
+def _serialized(state: Mapping[str, Any]) -> Any:
+    """``rpc.serialize_properties(state)``, as ``MockMonitor`` sends it back to the program.
+
+    The coroutine is stepped here: state made of plain values (all the offline
+    cloud answers) serializes without waiting for anything, so it finishes on its
+    first step. State that would wait (an Output, a resource) is serialized
+    again through the SDK's ``_sync_await``, as ``MockMonitor`` does it;
+    serializing has no effects to undo.
+    """
+    stepped = rpc.serialize_properties(state, {})
+    try:
+        stepped.send(None)
+    except StopIteration as finished:
+        return finished.value
+    stepped.close()
+    return _sync_await(rpc.serialize_properties(state, {}))
 
 
 def run_offline(

@@ -26,12 +26,15 @@ from typing import Any
 from infra.config import PROJECT, ConfigError, settings_from_mapping
 from infra.preview_diff import DiffArgumentParser
 from infra.stack_config import PROJECT_ROOT, StackConfigError, read_stack_config
-from mns_callback_flow.packaging import PackagingError
+from mns_callback_flow.packaging import PackagingError, keep_archives_in
 
 # What a user can get wrong in config or in the function's source: reported as
 # one line on stderr, never as a traceback.
 USER_ERRORS = (ConfigError, StackConfigError, PackagingError)
 EXIT_ERROR = 1
+# Where the command keeps the code archives it built, for the next render
+# (mns_callback_flow.packaging "archives built by earlier processes"); build/ is not committed.
+ARCHIVE_STORE = PROJECT_ROOT / "build" / "archives"
 
 
 def render(stack: str = "dev", overrides: Sequence[str] = (), root: Path = PROJECT_ROOT) -> dict[str, Any]:
@@ -91,11 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    kept_before = keep_archives_in(ARCHIVE_STORE)
     try:
         document = render(args.stack, args.config)
     except USER_ERRORS as error:
         print(f"infra.synth: {error}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        keep_archives_in(kept_before)
     if args.diff:
         from infra.preview_diff import diff_against_file
 

@@ -23,11 +23,17 @@ structure is written here, after PKWARE's APPNOTE.TXT 6.3.10:
   for UTF-8 names, 4.4.5 methods 0 (stored) and 8 (deflated), 4.4.6 MS-DOS time.
 
 No ZIP64 (4.3.14): an archive past its limits is refused.
+
+Entries are deflated on a few threads at once (libdeflate runs without the GIL):
+each entry is compressed on its own, so the bytes do not depend on how many
+threads there are or which finishes first.
 """
 
+import os
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 try:
     import deflate
@@ -68,17 +74,37 @@ def compress(data: bytes, level: int = DEFLATE_LEVEL) -> tuple[int, bytes]:
     return (DEFLATED, packed) if len(packed) < len(data) else (STORED, data)
 
 
+# Threads that deflate one archive's entries; below the smallest size a thread is not worth starting.
+MAX_THREADS = 4
+THREADED_BYTES = 256 * 1024
+
+
+def compress_all(contents: Sequence[bytes], threads: int | None = None) -> list[tuple[int, bytes]]:
+    """``compress`` of each of ``contents``, in order: on up to ``threads`` threads (default:
+    the CPUs, at most ``MAX_THREADS``) when there is enough to deflate, else on this one."""
+    if threads is None:
+        threads = min(MAX_THREADS, os.cpu_count() or 1) if sum(map(len, contents)) >= THREADED_BYTES else 1
+    threads = min(threads, len(contents))
+    if threads < 2:
+        return [compress(data) for data in contents]
+    largest_first = sorted(range(len(contents)), key=lambda index: -len(contents[index]))  # the last to start is small
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deflate") as pool:
+        done = dict(zip(largest_first, pool.map(compress, [contents[index] for index in largest_first]), strict=True))
+    return [done[index] for index in range(len(contents))]
+
+
 def zip_archive(entries: Iterable[tuple[str, bytes]], *,
                 date_time: tuple[int, int, int, int, int, int], mode: int) -> bytes:
     """The zip of ``entries`` in the order given, every one with ``date_time`` and Unix ``mode``."""
     time, date = dos_time_and_date(date_time)
+    listed = list(entries)
+    compressed = compress_all([data for _, data in listed])
     body: list[bytes] = []
     central: list[bytes] = []
     offset = 0
-    for name, data in entries:
+    for (name, data), (method, packed) in zip(listed, compressed, strict=True):
         encoded = name.encode("utf-8")
         flags = 0 if name.isascii() else UTF8_NAME_FLAG
-        method, packed = compress(data)
         crc = zlib.crc32(data)  # CRC-32 is a fixed function: any zlib gives the same value
         if max(len(data), len(packed), offset) > MAX_U32 or len(encoded) > MAX_U16:
             raise ZipLimitError(f"{name}: entry or archive past 4 GiB, or name past 64 KiB, needs ZIP64")

@@ -20,9 +20,14 @@ it); one the chosen runtime provides is left out and listed in
 Everything here is pure apart from reading files (and ``write_archive``).
 """
 
+from __future__ import annotations
+
 import ast
 import base64
+import contextlib
+import functools
 import hashlib
+import json
 import os
 import re
 import stat
@@ -31,12 +36,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import crc
 import fastcrc
-from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
+
+if TYPE_CHECKING:
+    import crc
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
 
 
 def _handler_source_dir() -> Path:
@@ -60,14 +67,29 @@ FILE_MODE = 0o100644  # regular file, rw-r--r--
 # CRC-64/XZ (a.k.a. CRC-64/GO-ECMA): the ECMA-182 polynomial, reflected, with
 # all-ones init and final xor. FC's ``checksum`` / ``code_checksum`` is this CRC
 # of the zip as an unsigned decimal (docs/platform-facts.md; the OSS/FC "x-oss-hash-crc64ecma").
-CRC64_XZ = crc.Configuration(
-    width=64,
-    polynomial=0x42F0E1EBA9EA3693,
-    init_value=0xFFFFFFFFFFFFFFFF,
-    final_xor_value=0xFFFFFFFFFFFFFFFF,
-    reverse_input=True,
-    reverse_output=True,
-)
+# ``CRC64_XZ`` is that definition as the ``crc`` library's configuration, the tests'
+# oracle: built on first use (module ``__getattr__``), as a render never needs it.
+
+
+def _crc64_xz_configuration() -> crc.Configuration:
+    import crc
+
+    return crc.Configuration(
+        width=64,
+        polynomial=0x42F0E1EBA9EA3693,
+        init_value=0xFFFFFFFFFFFFFFFF,
+        final_xor_value=0xFFFFFFFFFFFFFFFF,
+        reverse_input=True,
+        reverse_output=True,
+    )
+
+
+def __getattr__(name: str) -> crc.Configuration:
+    if name == "CRC64_XZ":
+        configuration = globals()["CRC64_XZ"] = _crc64_xz_configuration()
+        return configuration
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _NORMALIZE = re.compile(r"[-_.]+")
 
@@ -131,6 +153,10 @@ def crc64_xz(data: bytes) -> int:
 
 def read_requirements(path: Path) -> list[Requirement]:
     """The requirements in ``path``: one PEP 508 requirement a line, ``#`` comments."""
+    # The PyPA `packaging` library is imported where requirements are read: an archive
+    # found in the archive store (below) is reused without reading any.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     requirements = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -203,9 +229,11 @@ def _installed_path(distribution: metadata.Distribution, file: str | os.PathLike
 
 def compiled_files(distribution: metadata.Distribution) -> list[str]:
     """The compiled extension files an installed distribution lists, sorted."""
-    return sorted(
-        str(p) for p in _listed_files(distribution) if str(p).endswith(_COMPILED_SUFFIXES) or ".so." in p.name
-    )
+    return _compiled_in(_listed_files(distribution))
+
+
+def _compiled_in(listed: Iterable[metadata.PackagePath]) -> list[str]:
+    return sorted(str(p) for p in listed if str(p).endswith(_COMPILED_SUFFIXES) or ".so." in p.name)
 
 
 @dataclass(frozen=True)
@@ -227,6 +255,8 @@ def resolve_closure(requirements: Iterable[Requirement], runtime: str, search_pa
     otherwise. Installed versions must satisfy every requirement met on the
     way and, when vendored, their ``Requires-Python`` must admit the runtime.
     """
+    from packaging.requirements import InvalidRequirement, Requirement
+
     if runtime not in RUNTIME_PROVIDES:
         raise PackagingError(f"runtime {runtime!r} is not supported; expected one of {sorted(RUNTIME_PROVIDES)}")
     provides = RUNTIME_PROVIDES[runtime]
@@ -285,6 +315,8 @@ def _require_python(distribution: metadata.Distribution, runtime: str) -> None:
     text = (distribution.metadata.get_all("Requires-Python") or [None])[0]
     if not text:
         return
+    from packaging.specifiers import SpecifierSet
+
     python = _marker_environment(runtime)["python_full_version"]
     if not SpecifierSet(text).contains(python, prereleases=True):
         raise PackagingError(
@@ -296,11 +328,12 @@ def _require_python(distribution: metadata.Distribution, runtime: str) -> None:
 def _distribution_files(distribution: metadata.Distribution) -> dict[str, bytes]:
     """Archive path -> bytes of one installed pure-Python distribution, checked against RECORD."""
     label = _label(distribution)
-    compiled = compiled_files(distribution)
+    listed = _listed_files(distribution)  # RECORD, read once
+    compiled = _compiled_in(listed)
     if compiled:  # resolve_closure refuses these first; kept so no caller can ship one
         raise PackagingError(f"{label} contains compiled code ({', '.join(compiled[:3])}); it cannot be vendored")
     files: dict[str, bytes] = {}
-    for entry in _listed_files(distribution):
+    for entry in listed:
         parts = entry.parts
         if parts[0] == ".." or any(p in ("__pycache__",) for p in parts) or entry.name.endswith((".pyc", ".pyo")):
             continue  # scripts installed outside site-packages; caches
@@ -404,8 +437,13 @@ def build_archive(
     where = _build_key(source_dir, runtime, requirement_files, search)
     requirements_text = b"\0".join(path.read_bytes() if path.is_file() else b"" for path in requirement_files)
     built = _BUILT.get(where)
-    if built is not None and built.fingerprint == _fingerprint(own_files, requirements_text, _read(built.read)):
+    if built is not None and built.made_from(own_files, requirements_text):
         return built.archive
+    store_key = _store_key(where, own_files, requirements_text) if _STORE_DIR is not None else None
+    stored = _stored(store_key) if store_key is not None else None
+    if stored is not None:
+        _remember(where, _Built(own_files, requirements_text, *stored))
+        return stored[1]
     wanted = [r for path in requirement_files if path.is_file() for r in read_requirements(path)]
     closure = resolve_closure(wanted, runtime, search)
     used: list[tuple[Path, bytes | None]] = []  # each vendored file as read for this build, and each RECORD
@@ -428,9 +466,10 @@ def build_archive(
         vendored=tuple(f"{normalize_name(d.metadata['Name'])}=={d.version}" for d in closure.vendored),
         provided=closure.provided,
     )
-    fingerprint = _fingerprint(own_files, requirements_text, used)
-    if fingerprint is not None:
-        _remember(where, _Built(fingerprint, tuple(path for path, _ in used), archive))
+    if all(data is not None for _, data in used):
+        _remember(where, _Built(own_files, requirements_text, tuple(used), archive))
+        if store_key is not None:
+            _store(store_key, tuple(used), archive)
     return archive
 
 
@@ -443,14 +482,22 @@ def build_archive(
 # distribution's RECORD; and while no distribution was installed or removed
 # on the search path (each directory's mtime). Otherwise it is built again.
 # What is remembered is what the build itself read, so a file that changes
-# while an archive is being built makes the next call build again.
+# while an archive is being built makes the next call build again. The bytes
+# themselves are kept and compared (they are the zip's input, about its size
+# again): comparing costs far less than hashing them on every call.
 
 
 @dataclass(frozen=True)
 class _Built:
-    fingerprint: bytes  # ``_fingerprint`` of what the archive was built from
-    read: tuple[Path, ...]  # the vendored files and RECORDs it was built from, in order
+    source: Mapping[str, bytes]  # the function's own files, path -> bytes
+    requirements: bytes  # the requirements files' bytes, as ``build_archive`` joins them
+    read: tuple[tuple[Path, bytes | None], ...]  # each vendored file and RECORD with its bytes, in order
     archive: CodeArchive
+
+    def made_from(self, source: Mapping[str, bytes], requirements: bytes) -> bool:
+        """Whether the archive's inputs are, byte for byte, what they were when it was built."""
+        return (requirements == self.requirements and source == self.source
+                and all(data is not None and _bytes_now(path) == data for path, data in self.read))
 
 
 _BUILT: dict[tuple, _Built] = {}
@@ -477,6 +524,15 @@ def _files_used(distribution: metadata.Distribution, vendored: Mapping[str, byte
     return [(base / name, vendored[name]) for name in sorted(vendored)] + _read(records)
 
 
+def _bytes_now(path: Path) -> bytes | None:
+    """The file's bytes now, or None where it cannot be read."""
+    try:
+        with open(path, "rb") as handle:  # checked once per vendored file and pattern: cheaper than Path.read_bytes
+            return handle.read()
+    except OSError:
+        return None
+
+
 def _read(paths: Sequence[Path]) -> list[tuple[Path, bytes | None]]:
     """Each path with its bytes now, or None where it cannot be read."""
     read: list[tuple[Path, bytes | None]] = []
@@ -488,34 +544,111 @@ def _read(paths: Sequence[Path]) -> list[tuple[Path, bytes | None]]:
     return read
 
 
-def _fingerprint(source: Mapping[str, bytes], requirements: bytes,
-                 vendored: Sequence[tuple[Path, bytes | None]]) -> bytes | None:
-    """SHA-256 of the function's files (paths and bytes), the requirements file's
-    bytes and each vendored file and RECORD (path and bytes; None: unreadable)."""
-    readable = [(path, data) for path, data in vendored if data is not None]
-    if len(readable) < len(vendored):
-        return None
+def _remember(where: tuple, built: _Built) -> None:
+    _BUILT.pop(where, None)
+    while len(_BUILT) >= _BUILT_LIMIT:
+        del _BUILT[next(iter(_BUILT))]
+    _BUILT[where] = built
+
+
+# ---- archives built by earlier processes (opt-in) ------------------------------
+# ``python -m infra.synth`` is one process per render: the cache above starts
+# empty every time, and deflating the archive is most of what the render does
+# beyond Pulumi's own work. ``keep_archives_in(directory)`` keeps each built
+# archive there too. A stored archive is used only under the same rules as the
+# in-process cache, checked afresh: its file name is a digest of everything the
+# bytes come from (the function's files, the requirements, the runtime, each
+# search-path directory with its mtime, the Python version, this module's and
+# the zip writer's own source and the compressor's version and level); inside
+# it, the SHA-256 of each vendored file and RECORD it was built from, read
+# again and compared; and the archive's own SHA-256. Anything unreadable,
+# stale or damaged is built again, through every check, and stored anew.
+
+_STORE_DIR: Path | None = None
+_STORE_FORMAT = 1
+_STORE_LIMIT = 16  # archives kept in the directory, the least recently written dropped first
+
+
+def keep_archives_in(directory: Path | None) -> Path | None:
+    """Keep built archives in ``directory`` for later processes (None: in this process only);
+    the directory used until now."""
+    global _STORE_DIR
+    previous, _STORE_DIR = _STORE_DIR, None if directory is None else Path(directory)
+    return previous
+
+
+def _store_key(where: tuple, source: Mapping[str, bytes], requirements: bytes) -> str:
+    """The stored archive's name: a digest of everything its bytes come from but the vendored files."""
+    from mns_callback_flow import deterministic_zip
+
     digest = hashlib.sha256()
 
     def field(value: bytes) -> None:
         digest.update(len(value).to_bytes(8, "big"))  # length-prefixed: no two inputs run together
         digest.update(value)
 
+    field(repr((_STORE_FORMAT, where, sys.version, sys.implementation.cache_tag)).encode())
+    field(repr((deterministic_zip.deflate.__version__, deterministic_zip.DEFLATE_LEVEL)).encode())
+    for module in (__file__, deterministic_zip.__file__):
+        field(Path(module).read_bytes())
     field(requirements)
     for name in sorted(source):
         field(name.encode())
         field(source[name])
-    for path, data in readable:
-        field(str(path).encode())
-        field(data)
-    return digest.digest()
+    return digest.hexdigest()
 
 
-def _remember(where: tuple, built: _Built) -> None:
-    _BUILT.pop(where, None)
-    while len(_BUILT) >= _BUILT_LIMIT:
-        del _BUILT[next(iter(_BUILT))]
-    _BUILT[where] = built
+def _stored(key: str) -> tuple[tuple[tuple[Path, bytes | None], ...], CodeArchive] | None:
+    """(what it was built from, the archive) stored under ``key``, if still valid; else None."""
+    if _STORE_DIR is None:
+        return None
+    try:
+        header, _, data = (_STORE_DIR / f"{key}.archive").read_bytes().partition(b"\n")
+        manifest = json.loads(header)
+        if manifest["format"] != _STORE_FORMAT or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+            return None
+        read = _read([Path(path) for path, _ in manifest["read"]])
+        if [None if got is None else hashlib.sha256(got).hexdigest() for _, got in read] != [
+                digest for _, digest in manifest["read"]]:
+            return None
+        archive = CodeArchive(
+            data=data,
+            base64=base64.b64encode(data).decode("ascii"),
+            crc64=str(crc64_xz(data)),
+            sha256=manifest["sha256"],
+            entries=tuple(manifest["entries"]),
+            vendored=tuple(manifest["vendored"]),
+            provided=tuple(manifest["provided"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return tuple(read), archive
+
+
+def _store(key: str, read: Sequence[tuple[Path, bytes | None]], archive: CodeArchive) -> None:
+    """Write ``archive`` under ``key``, atomically; a directory that cannot be written is skipped."""
+    if _STORE_DIR is None:
+        return
+    manifest = {
+        "format": _STORE_FORMAT,
+        "sha256": archive.sha256,
+        "entries": list(archive.entries),
+        "vendored": list(archive.vendored),
+        "provided": list(archive.provided),
+        "read": [[str(path), hashlib.sha256(data).hexdigest()] for path, data in read if data is not None],
+    }
+    path = _STORE_DIR / f"{key}.archive"
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        _STORE_DIR.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(json.dumps(manifest, sort_keys=True).encode() + b"\n" + archive.data)
+        os.replace(temporary, path)
+        kept = sorted(_STORE_DIR.glob("*.archive"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in kept[_STORE_LIMIT:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def require_entry_point(source_dir: Path, handler: str, kind: str = "handler") -> None:
@@ -525,15 +658,25 @@ def require_entry_point(source_dir: Path, handler: str, kind: str = "handler") -
     path = Path(source_dir) / f"{module.replace('.', '/')}.py"
     if not module or not path.is_file():
         raise PackagingError(f"{kind} {handler!r}: {path.name} not found in {Path(source_dir).name}/")
-    tree = ast.parse(path.read_bytes(), filename=str(path))
+    if function not in _top_level_definitions(path.read_bytes(), str(path)):
+        raise PackagingError(f"{kind} {handler!r}: {path.name} defines no top-level {function!r}")
+
+
+@functools.lru_cache(maxsize=32)
+def _top_level_definitions(source: bytes, filename: str) -> frozenset[str]:
+    """Names a module's source defines at its top level (functions, assignments, imports).
+
+    Cached on the source's bytes: every pattern of a program checks the same
+    handler, and parsing it is most of that check.
+    """
+    tree = ast.parse(source, filename=filename)
     defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else []
         defined |= {t.id for t in targets if isinstance(t, ast.Name)}
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
-    if function not in defined:
-        raise PackagingError(f"{kind} {handler!r}: {path.name} defines no top-level {function!r}")
+    return frozenset(defined)
 
 
 def write_archive(archive: CodeArchive, build_dir: Path = DEFAULT_BUILD_DIR) -> Path:

@@ -239,3 +239,99 @@ def test_the_runtime_and_search_path_are_part_of_the_key(source: tuple[Path, Pat
     theirs = build_archive(root, "python3.10", search_path=[str(other)])
     assert _entries(theirs.data)["helper/__init__.py"] == b"VALUE = 3\n" and theirs.crc64 != ours.crc64
     assert build_archive(root, "python3.12", search_path=[str(site)]) is not ours
+
+
+# ---- archives kept for later processes ------------------------------------------
+
+
+def _in_fresh_process_state(monkeypatch: pytest.MonkeyPatch, store: Path) -> None:
+    """This process's own archive cache emptied, as a new process starts; archives kept in ``store``."""
+    monkeypatch.setattr(packaging, "_BUILT", {})
+    monkeypatch.setattr(packaging, "_STORE_DIR", store)
+
+
+def test_a_kept_archive_is_reused_byte_identically_by_a_later_process(
+        source: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, site = source
+    store = tmp_path / "store"
+    _in_fresh_process_state(monkeypatch, store)
+    built = build_archive(root, "python3.10", search_path=[str(site)])
+    assert len(list(store.glob("*.archive"))) == 1
+    _in_fresh_process_state(monkeypatch, store)
+    monkeypatch.setattr(packaging, "zip_bytes", lambda files: pytest.fail("a kept archive was built again"))
+    reused = build_archive(root, "python3.10", search_path=[str(site)])
+    assert reused == built
+
+
+@pytest.mark.parametrize("change", ["source", "requirements", "vendored", "record", "runtime", "damaged", "install"])
+def test_a_kept_archive_is_not_used_once_anything_it_came_from_changed(
+        change: str, source: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, site = source
+    store = tmp_path / "store"
+    _in_fresh_process_state(monkeypatch, store)
+    runtime = "python3.10"
+    before = build_archive(root, runtime, search_path=[str(site)])
+    if change == "source":
+        (root / "callback" / "__init__.py").write_text("CHANGED = True\n")
+    elif change == "requirements":
+        (root / "requirements.txt").write_text("helper==1.0  # pinned\n")
+    elif change == "vendored":
+        (site / "helper" / "__init__.py").write_bytes(b"X = 2\n")  # RECORD no longer matches: refused
+    elif change == "record":
+        record = next(site.glob("helper-*.dist-info")) / "RECORD"
+        first, second, *rest = record.read_text().splitlines(keepends=True)
+        record.write_text("".join([second, first, *rest]))  # the same files, other bytes
+    elif change == "runtime":
+        runtime = "python3.12"
+    elif change == "damaged":
+        kept = next(store.glob("*.archive"))
+        kept.write_bytes(kept.read_bytes()[:-10])
+    elif change == "install":
+        (site / "other-1.0.dist-info").mkdir()
+    _in_fresh_process_state(monkeypatch, store)
+    fresh_builds: list[int] = []
+    real_zip = packaging.zip_bytes
+    monkeypatch.setattr(packaging, "zip_bytes", lambda files: fresh_builds.append(1) or real_zip(files))
+    if change == "vendored":
+        with pytest.raises(PackagingError, match="differs from its RECORD hash"):
+            build_archive(root, runtime, search_path=[str(site)])
+        return
+    after = build_archive(root, runtime, search_path=[str(site)])
+    assert fresh_builds == [1]
+    if change != "source":
+        assert after.data == before.data
+    else:
+        assert after.data != before.data
+
+
+def test_an_unwritable_store_only_means_nothing_is_kept(
+        source: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, site = source
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    _in_fresh_process_state(monkeypatch, blocker / "store")
+    assert build_archive(root, "python3.10", search_path=[str(site)]).data == build_archive(
+        root, "python3.10", search_path=[str(site)]).data
+
+
+def test_only_the_render_command_keeps_archives_and_only_in_build(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from infra import synth
+
+    assert synth.ARCHIVE_STORE == synth.PROJECT_ROOT / "build" / "archives"
+    assert packaging._STORE_DIR is None  # a library user's program keeps none
+    seen: list[Path | None] = []
+    monkeypatch.setattr(synth, "render", lambda *args: seen.append(packaging._STORE_DIR) or {"resources": []})
+    assert synth.main([]) == 0
+    assert seen == [synth.ARCHIVE_STORE] and packaging._STORE_DIR is None
+    capsys.readouterr()
+
+
+def test_the_render_figures_time_renders_that_read_the_projects_bytecode() -> None:
+    """With PYTHONDONTWRITEBYTECODE set no render writes it; the bench writes it before timing."""
+    import importlib.util
+
+    bench_synth._write_bytecode()
+    for module in ("infra/synth.py", "mns_callback_flow/packaging.py", "bench/bench_synth.py"):
+        cached = Path(importlib.util.cache_from_source(str(ROOT / module)))
+        assert cached.is_file() and cached.stat().st_mtime >= (ROOT / module).stat().st_mtime - 1, module

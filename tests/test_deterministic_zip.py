@@ -102,3 +102,20 @@ def test_without_the_pinned_compressor_the_error_says_what_to_install() -> None:
                          cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert ran.returncode != 0
     assert "the code archive is deflated by the 'deflate' package, pinned in requirements.txt" in ran.stderr
+
+
+def test_deflating_on_threads_gives_each_entry_what_one_thread_gives() -> None:
+    contents = [bytes([n % 7]) * (n * 997) + FIXED_FILES["index.py"] for n in range(40)]
+    one = deterministic_zip.compress_all(contents, threads=1)
+    assert one == [deterministic_zip.compress(data) for data in contents]
+    for threads in (2, 3, 8):
+        assert deterministic_zip.compress_all(contents, threads=threads) == one
+
+
+def test_an_archive_big_enough_for_threads_has_the_bytes_of_one_deflated_on_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {f"pkg/m{n}.py": (f"VALUE_{n} = {n!r}\n" * (400 + n)).encode() for n in range(60)}
+    assert sum(map(len, files.values())) >= deterministic_zip.THREADED_BYTES
+    threaded = packaging.zip_bytes(files)
+    monkeypatch.setattr(deterministic_zip, "MAX_THREADS", 1)
+    assert packaging.zip_bytes(files) == threaded

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_alicloud as alicloud
 import pytest
+from pulumi.runtime.mocks import MockMonitor
 
 from infra.offline_cloud import OfflineCloud, RecordingMonitor, run_offline
 
@@ -92,3 +93,61 @@ def test_a_secret_input_or_output_is_recorded_as_a_stand_in_not_its_plaintext():
     assert described["from-config"].startswith("[secret sha256:")
     assert described["from-config"] != "[secret sha256:0123456789ab]"
     assert outputs == {"token": "[secret]", "name": "visible"}
+
+
+class _ComparingMonitor(RecordingMonitor):
+    """Answers each registration as RecordingMonitor does and keeps, beside it, the answer
+    the SDK's own MockMonitor gives to the same request (on a monitor of its own)."""
+
+    def __init__(self, mocks: OfflineCloud) -> None:
+        super().__init__(mocks)
+        self.sdk = MockMonitor(mocks)
+        self.answers: list[tuple[str, Any, Any]] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        ours = super().RegisterResource(request)
+        self.answers.append((request.name, ours, self.sdk.RegisterResource(request)))
+        return ours
+
+
+def _secret_and_plain_program() -> None:
+    from infra.program import define_stack
+
+    define_stack()
+    alicloud.ram.Role("with-secret", role_name="r", assume_role_policy_document=pulumi.Output.secret("{}"),
+                      description=pulumi.Output.from_input("d").apply(str.upper))
+
+
+@pytest.mark.parametrize("config", [{}, {"mns-callback-flow:functionCompute": "2.0",
+                                         "mns-callback-flow:flowSpec": "cloudflow"}])
+def test_the_monitor_answers_every_registration_as_the_sdk_mock_monitor_does(config: dict[str, str]) -> None:
+    from infra.config import PROJECT
+
+    monitor = _ComparingMonitor(OfflineCloud(REGION))
+    contextvars.Context().run(
+        run_offline, _secret_and_plain_program, project=PROJECT, stack="dev",
+        config={"alicloud:region": REGION, **config}, region=REGION, monitor=monitor,
+    )
+    assert len(monitor.answers) == len(monitor.registrations) + 1 > 15  # and the stack
+    for name, ours, sdk in monitor.answers:
+        assert ours.SerializeToString(deterministic=True) == sdk.SerializeToString(deterministic=True), name
+    assert {urn: tuple(r) for urn, r in monitor.resources.items()} == {
+        urn: tuple(r) for urn, r in monitor.sdk.resources.items()}
+    secret = next(r for r in monitor.registrations if r.name == "with-secret")
+    assert secret.inputs["assumeRolePolicyDocument"] == "[secret]"
+
+
+def test_state_that_would_wait_is_serialized_through_the_sdk() -> None:
+    from infra.offline_cloud import _serialized
+
+    def run() -> Any:
+        holder: dict[str, Any] = {}
+
+        def body() -> None:
+            holder["state"] = _serialized({"plain": 1.0, "later": pulumi.Output.from_input("x").apply(str.upper)})
+
+        run_offline(body, project="p", stack="s", config={}, region=REGION)
+        return holder["state"]
+
+    state = contextvars.Context().run(run)
+    assert dict(state) == {"plain": 1.0, "later": "X"}

@@ -232,3 +232,27 @@ def test_readme_configuration_table_lists_every_key() -> None:
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     documented = {key.strip(" `") for row in rows for key in row.split("|")[1].split(",")}
     assert documented == set(PROJECT_KEYS) | {"alicloud:region"}
+
+
+@pytest.mark.parametrize("text", [
+    (PROJECT_ROOT / "Pulumi.yaml").read_text(encoding="utf-8"),
+    (PROJECT_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"),
+    "a: 0o17\nb: 017\nc: 1_000\nd: yes\ne: ~\nf: 2026-12-01\ng: .inf\nh: '012'\ni: !!str 3\nj: [1, {k: v}]\n",
+    "secure: {secure: v1:abc}\nlist:\n  - 1.5e3\n  - -0x1F\n  - 'x: y'\nmulti: |\n  one\n  two\n",
+])
+def test_the_fast_yaml_parser_reads_what_safe_load_reads(text: str) -> None:
+    from infra.stack_config import _parse_yaml
+
+    assert _parse_yaml(text) == yaml.safe_load(text)
+    assert type(_parse_yaml(text)) is type(yaml.safe_load(text))
+
+
+@pytest.mark.parametrize("text", ["a: [1, 2\n", "a: b: c\n", "\tkey: value\n", "a: !!python/object:os.system x\n"])
+def test_a_bad_yaml_document_fails_with_safe_loads_own_error(text: str) -> None:
+    from infra.stack_config import _parse_yaml
+
+    with pytest.raises(yaml.YAMLError) as expected:
+        yaml.safe_load(text)
+    with pytest.raises(yaml.YAMLError) as got:
+        _parse_yaml(text)
+    assert str(got.value) == str(expected.value)

@@ -134,3 +134,12 @@ def test_a_stack_with_secrets_and_an_esc_environment_renders_offline(tmp_path: P
     text = synth.dumps(document)
     assert ciphertext not in text
     assert [r["inputs"] for r in document["resources"]] == [r["inputs"] for r in synth.render("dev")["resources"]]
+
+
+def test_a_render_does_not_import_the_crc_oracle() -> None:
+    """The ``crc`` library only defines CRC-64/XZ for the tests; a render checksums with fastcrc."""
+    probe = ("import sys, runpy; sys.argv = ['infra.synth']; sys.stdout = open('/dev/null', 'w')\n"
+             "try:\n    runpy.run_module('infra.synth', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "sys.stderr.write(str(sorted(m for m in sys.modules if m == 'crc' or m.startswith('crc.'))))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True, timeout=120)
+    assert done.stderr.strip().endswith("[]"), done.stderr
