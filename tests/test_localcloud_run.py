@@ -164,8 +164,11 @@ def test_catch_routes_a_timeout_after_the_configured_retry(tmp_path, monkeypatch
 @pytest.mark.timeout(60)  # the issue bounds this run well under a minute; bench/ measures it
 @SPECS
 def test_fault_run_loses_nothing_and_reports_each_execution_once(spec):
-    with LocalStack.from_render(rendered(f"flowSpec={spec}"), faults=FaultPlan(seed=2024, rate=0.3),
-                                seed=2024) as stack:
+    # A task timeout of 3600 s (36 s at the local time scale): the dev stack's 600 s (6 s here)
+    # can expire on a loaded machine while a push is still being redelivered, and its retry
+    # then publishes the message again, which this run is not about.
+    with LocalStack.from_render(rendered(f"flowSpec={spec}", "taskTimeoutSeconds=3600"),
+                                faults=FaultPlan(seed=2024, rate=0.3), seed=2024) as stack:
         summary = run_many(stack, DEMO, 200)
         accepted = {r.token for r in stack.engine.tokens.reports}
         executions = list(stack.engine.executions.values())
