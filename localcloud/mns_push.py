@@ -307,8 +307,9 @@ class KeptConnections:
     out on a connection that is known to be gone; a failure on one is the attempt's own.
     """
 
-    def __init__(self, url: str, timeout: float = PUSH_TIMEOUT_SECONDS) -> None:
+    def __init__(self, url: str, timeout: float = PUSH_TIMEOUT_SECONDS, *, keep_alive: bool = True) -> None:
         target = urlsplit(url)
+        self.keep_alive = keep_alive
         if target.hostname is None:
             raise ValueError(f"push endpoint {url!r} has no host")
         self._host, self._port = target.hostname, target.port
@@ -341,7 +342,7 @@ class KeptConnections:
             connection.close()
             raise
         with self._lock:
-            if response.will_close or self._closed:
+            if response.will_close or self._closed or not self.keep_alive:
                 connection.close()
             else:
                 self._idle.append(connection)
@@ -414,11 +415,15 @@ class Pusher:
     ``time_scale`` multiplies every retry delay (0.001 turns 10-20 s into
     10-20 ms) so runs stay short; the push timeout is ``timeout`` seconds.
     ``stop()`` ends pending retries (a delivery in progress gives up).
+    ``keep_alive`` reuses a connection between pushes; off by default: whether MNS
+    does is not documented (docs/platform-facts.md "Local run throughput"), and a
+    connection the endpoint closes between the check and the next push would turn
+    one push into a timeout that MNS would not have seen.
     """
 
     def __init__(self, subscription: Subscription, *, private_key: rsa.RSAPrivateKey,
                  cert_url: str, time_scale: float = 1.0, timeout: float = PUSH_TIMEOUT_SECONDS,
-                 rng: Random | None = None, fault: FaultHook | None = None) -> None:
+                 rng: Random | None = None, fault: FaultHook | None = None, keep_alive: bool = False) -> None:
         if time_scale < 0:
             raise ValueError(f"time_scale must be >= 0, got {time_scale}")
         self.subscription = subscription
@@ -429,7 +434,7 @@ class Pusher:
         self._rng_lock = threading.Lock()
         self._fault = fault
         self._stopped = threading.Event()
-        self.connections = KeptConnections(subscription.endpoint, timeout)
+        self.connections = KeptConnections(subscription.endpoint, timeout, keep_alive=keep_alive)
 
     @property
     def timeout(self) -> float:

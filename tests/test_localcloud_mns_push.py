@@ -342,7 +342,7 @@ class _Endpoint(LoopbackServer):
 def test_pushes_reuse_a_kept_connection_unless_the_endpoint_closed_it(certs, close_after, connections):
     with _Endpoint(close_after) as endpoint:
         pusher = Pusher(Subscription(endpoint.url + "/notify"), private_key=certs.identity.private_key,
-                        cert_url=certs.cert_url)
+                        cert_url=certs.cert_url, keep_alive=True)
         deliveries = []
         for index in range(3):
             deliveries.append(pusher.deliver(Message(f"m{index}")))
@@ -353,3 +353,13 @@ def test_pushes_reuse_a_kept_connection_unless_the_endpoint_closed_it(certs, clo
     # A connection the endpoint closed without a word is seen closed before reuse: no push fails on it.
     assert [d.statuses for d in deliveries] == [["200"]] * 3
     assert endpoint.connections == pusher.connections.opened == connections
+
+
+def test_pushes_open_a_connection_each_unless_asked_to_keep_one(certs):
+    with _Endpoint() as endpoint:
+        pusher = Pusher(Subscription(endpoint.url + "/notify"), private_key=certs.identity.private_key,
+                        cert_url=certs.cert_url)
+        deliveries = [pusher.deliver(Message(f"m{index}")) for index in range(3)]
+        pusher.stop()
+    assert [d.statuses for d in deliveries] == [["200"]] * 3
+    assert endpoint.connections == pusher.connections.opened == 3
