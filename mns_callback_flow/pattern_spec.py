@@ -278,7 +278,7 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
             f"at most {MAX_QUEUE_RETENTION_SECONDS} s); lower it or set dead_letter_queue false",
         )
     flow_spec = checks.choice("flow_spec", given.get("flow_spec", "fdl"), FLOW_SPECS)
-    output_mappings = checks.output_mappings("task_output_mappings", list(given.get("task_output_mappings", [])))
+    output_mappings = checks.output_mappings("task_output_mappings", _listed(given.get("task_output_mappings", [])))
     if flow_spec == "cloudflow":
         if task_timeout > MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS:
             raise InvalidArgument("task_timeout_seconds", task_timeout,
@@ -312,8 +312,8 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
             MNS_ANSWER_BUDGET_SECONDS + 1, MAX_FUNCTION_TIMEOUT_SECONDS,
         ),
         task_timeout_seconds=task_timeout,
-        task_retry=checks.retry_rules("task_retry", list(given.get("task_retry", [])), snake_case=True),
-        task_catch=checks.catch_rules("task_catch", list(given.get("task_catch", []))),
+        task_retry=checks.retry_rules("task_retry", _listed(given.get("task_retry", [])), snake_case=True),
+        task_catch=checks.catch_rules("task_catch", _listed(given.get("task_catch", []))),
         task_output_mappings=output_mappings,
         notify_strategy=checks.choice("notify_strategy", given.get("notify_strategy", "EXPONENTIAL_DECAY_RETRY"),
                                       NOTIFY_STRATEGIES),
@@ -321,7 +321,7 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
                                             NOTIFY_CONTENT_FORMATS),
         verify_signature=checks.boolean("verify_signature", given.get("verify_signature", True)),
         signing_cert_url_prefixes=checks.cert_url_prefixes("signing_cert_url_prefixes",
-                                                           list(given.get("signing_cert_url_prefixes", []))),
+                                                           _listed(given.get("signing_cert_url_prefixes", []))),
         work=work,
         work_dir=work_dir,
         log_project=given.get("log_project"),
@@ -333,3 +333,8 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
         build_dir=checks.optional_text("build_dir", given.get("build_dir", "")),
     )
 
+
+def _listed(value: object) -> object:
+    """A tuple as the list the checks take; anything else as given, for the checks to judge
+    (``list()`` would split a string into characters and a mapping into its keys)."""
+    return list(value) if isinstance(value, tuple) else value

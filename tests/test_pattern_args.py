@@ -119,6 +119,8 @@ def test_tags_reach_every_resource_that_takes_them(function_compute: str, tmp_pa
     ({"signing_cert_url_prefixes": ["http://example.com/"]}, "is not an https://host/ URL prefix"),
     ({"work_dir": "somewhere"}, "work=None: required with work_dir"),
     ({"memory": 256}, "memory=256: unknown argument"),
+    ({"task_retry": {"errors": ["FnF.ALL"]}}, "task_retry=.*expected a list of objects"),
+    ({"signing_cert_url_prefixes": "http://example.com/"}, "'http://example.com/' is not an https://host/ URL prefix"),
 ])
 def test_a_bad_arg_is_named_before_anything_is_registered(args: dict, message: str) -> None:
     monitor = RecordingMonitor(OfflineCloud(REGION))
@@ -181,3 +183,12 @@ def test_a_trigger_without_a_public_url_is_refused_by_name() -> None:
         _public_url(None)
     assert _public_url(pulumi_alicloud.fc.outputs.V3TriggerHttpTrigger(url_internet="https://x.fcapp.run")) == \
         "https://x.fcapp.run"
+
+
+def test_sequences_may_be_tuples_or_one_text() -> None:
+    from mns_callback_flow.pattern_spec import resolve
+
+    spec = resolve("orders", {"task_retry": ({"errors": ["FnF.ALL"], "max_attempts": 2},),
+                              "signing_cert_url_prefixes": "https://certs.example.com/"})
+    assert spec.task_retry[0].max_attempts == 2
+    assert spec.signing_cert_url_prefixes == ("https://certs.example.com/",)
