@@ -31,6 +31,7 @@ import datetime as dt
 import hashlib
 import http.client
 import json
+import math
 import secrets
 import select
 import threading
@@ -138,11 +139,40 @@ def sign_push(private_key: rsa.RSAPrivateKey, method: str, headers: Mapping[str,
     return base64.b64encode(signature).decode()
 
 
-class SigningIdentity:
-    """A fresh RSA key and a self-signed certificate naming it, like MNS's ``notify`` cert."""
+# The key size of the certificate MNS signs its pushes with (docs/platform-facts.md "MNS HTTP push").
+MNS_SIGNING_KEY_BITS = 512
+_EXPONENT = 65537
 
-    def __init__(self, key_size: int = 2048) -> None:
-        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+
+def rsa_private_key(key_size: int) -> rsa.RSAPrivateKey:
+    """A fresh RSA key of exactly ``key_size`` bits (exponent 65537).
+
+    ``cryptography`` generates 1024 bits or more and refuses less, yet it signs
+    with a smaller key it is given; MNS's own certificate has 512 bits. A key
+    below 1024 bits is built from two primes of pycryptodome's ``getPrime``.
+    """
+    if key_size >= 1024:
+        return rsa.generate_private_key(public_exponent=_EXPONENT, key_size=key_size)
+    if key_size < 512:
+        raise ValueError(f"key_size must be at least 512 bits (MNS's own), got {key_size}")
+    from Crypto.Util.number import getPrime
+
+    while True:
+        p, q = getPrime(key_size - key_size // 2), getPrime(key_size // 2)
+        totient = math.lcm(p - 1, q - 1)
+        if p != q and (p * q).bit_length() == key_size and math.gcd(_EXPONENT, totient) == 1:
+            break
+    d = pow(_EXPONENT, -1, totient)
+    return rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q),
+                                 rsa.RSAPublicNumbers(_EXPONENT, p * q)).private_key()
+
+
+class SigningIdentity:
+    """A fresh RSA key and a self-signed certificate naming it, like MNS's ``notify`` cert
+    (whose key has ``MNS_SIGNING_KEY_BITS``, the default)."""
+
+    def __init__(self, key_size: int = MNS_SIGNING_KEY_BITS) -> None:
+        self.private_key = rsa_private_key(key_size)
         name = x509.Name([
             x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "localcloud"),

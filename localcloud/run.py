@@ -69,7 +69,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # 5 s answer window, so a task timeout that scales below ~5 s can expire while
 # a push is still being handled, which the cloud would not do.
 DEFAULT_TIME_SCALE = 0.01
-LOCAL_SIGNING_KEY_BITS = 1024
 
 
 class ArchiveMismatch(DeploymentError):
@@ -233,7 +232,7 @@ class LocalStack:
         # The certificate MNS served has a 512-bit key (docs/platform-facts.md "MNS HTTP push");
         # 1024 bits is the smallest key `cryptography` generates, and signs a push in a third
         # of 2048's time.
-        self.certs = stack.enter_context(CertServer(SigningIdentity(key_size=LOCAL_SIGNING_KEY_BITS)))
+        self.certs = stack.enter_context(CertServer(SigningIdentity()))
         self.engine = Engine([DeployedFlow(spec.name, spec.definition, flow) for spec, flow in self.flows.values()],
                              self._publish, time_scale=self.time_scale)
         stack.callback(self.engine.stop)

@@ -83,7 +83,7 @@ def test_compared_figures_give_one_ratio_per_round(tiny_run: dict) -> None:
 
 def test_handler_work_and_archive_size_keys(tiny_run: dict) -> None:
     work = tiny_run["figures"]["handler_work"]
-    assert {"p50_ms", "p95_ms", "p99_ms", "pushes", "with_1024_bit_key"} <= set(work)
+    assert {"p50_ms", "p95_ms", "p99_ms", "pushes", "key_bits", "with_1024_bit_key", "with_2048_bit_key"} <= set(work)
     archive = tiny_run["figures"]["archive_vs_pip"]
     assert archive["naive_pip_skipped"] and archive["naive_pip_zip_bytes"] is None
     assert archive["python3.10"]["archive_bytes"] > 0

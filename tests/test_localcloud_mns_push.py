@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from localcloud.loopback import LoopbackServer, read_body
 from localcloud.mns_push import (
     CertServer,
+    MNS_SIGNING_KEY_BITS,
     Message,
     Pusher,
     SigningIdentity,
@@ -29,6 +30,7 @@ from localcloud.mns_push import (
     build_push,
     push,
     retry_delays,
+    rsa_private_key,
     string_to_sign,
 )
 from localcloud.topic import Topic
@@ -131,6 +133,29 @@ def identity():
 def certs(identity):
     with CertServer(identity) as server:
         yield server
+
+
+def test_the_local_certificate_has_a_key_the_size_of_mns_own(identity):
+    # The certificate MNS served has a 512-bit key; cryptography generates no key below 1024 bits.
+    real_key = x509.load_pem_x509_certificate(REAL_CERT).public_key()
+    assert real_key.key_size == MNS_SIGNING_KEY_BITS == identity.private_key.key_size
+    assert identity.certificate.public_key().public_numbers() == identity.private_key.public_key().public_numbers()
+    text = b"POST\nmd5\ntext/plain\ndate\n/notifications"
+    signature = identity.private_key.sign(text, padding.PKCS1v15(), hashes.SHA1())
+    assert verify(identity.certificate_pem, text.decode(), base64.b64encode(signature).decode())
+
+
+@pytest.mark.parametrize("bits", [512, 513, 768, 1024])
+def test_a_key_of_any_size_from_mns_own_up_has_exactly_that_many_bits(bits):
+    key = rsa_private_key(bits)
+    assert key.key_size == bits and key.public_key().public_numbers().e == 65537
+    signature = key.sign(b"x", padding.PKCS1v15(), hashes.SHA1())
+    key.public_key().verify(signature, b"x", padding.PKCS1v15(), hashes.SHA1())
+
+
+def test_a_key_smaller_than_mns_own_is_refused():
+    with pytest.raises(ValueError, match="at least 512 bits"):
+        rsa_private_key(384)
 
 
 @pytest.mark.parametrize("fmt", ["JSON", "XML", "SIMPLIFIED"])
