@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from localcloud.loopback import LoopbackServer, read_body
 from localcloud.mns_push import (
-    CertServer,
     MNS_SIGNING_KEY_BITS,
+    CertServer,
     Message,
     Pusher,
     SigningIdentity,
