@@ -1,6 +1,7 @@
 """``python -m bench``: every figure of bench/RESULTS.md, side by side, in one run.
 
-Prints one JSON document: ``date``, ``machine`` (cores, Python, load), and per
+Prints one JSON document: ``date``, ``machine`` (cores, Python, load; after the
+run, the share of CPU time a virtual machine's host took, ``cpu_steal_share``), and per
 figure its measurements (each a ``{"median", "min", "max", "runs"}``), its
 ratios measured pair by pair where it is compared with something, its
 ``target`` and ``meets_target``. Benchmarks are not tests: nothing here fails
@@ -20,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from bench.measure import FULL, TINY, Size, machine
+from bench.measure import FULL, TINY, Size, cpu_ticks, machine, steal_share
 
 FIGURES = ("synth_vs_imports", "synth_vs_cdk", "render_growth", "cold_start", "handler_work",
            "local_e2e_c1", "local_e2e_concurrent", "archive_vs_pip", "archive_build")
@@ -59,12 +60,15 @@ def run(figures: Sequence[str] = FIGURES, size: Size = FULL, cdk_peer: str | Non
         "size": "tiny" if size == TINY else "full",
         "figures": {},
     }
+    run_ticks = cpu_ticks()
     for name in figures:
-        started = time.perf_counter()
+        started, ticks = time.perf_counter(), cpu_ticks()
         result = _figure(name, size, cdk_peer)()
         result["bench_seconds"] = round(time.perf_counter() - started, 1)
+        result["cpu_steal_share"] = steal_share(ticks, cpu_ticks())
         document["figures"][name] = result
-    document["machine_after"] = {"load_average_1_5_15": machine()["load_average_1_5_15"]}
+    document["machine_after"] = {"load_average_1_5_15": machine()["load_average_1_5_15"],
+                                 "cpu_steal_share": steal_share(run_ticks, cpu_ticks())}
     return document
 
 

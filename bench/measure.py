@@ -139,6 +139,29 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(steal, total) clock ticks of every CPU since boot (Linux ``/proc/stat``), else None.
+
+    On a virtual machine "steal" is the time the host ran someone else while this
+    machine had work: a figure measured while it is high ran on less CPU than it asked for.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 8:
+        return None
+    return fields[7], sum(fields[:8])
+
+
+def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of CPU time the host took between two ``cpu_ticks`` readings (None where unknown)."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]), 3)
+
+
 def machine() -> dict[str, object]:
     """What the numbers were measured on."""
     import platform

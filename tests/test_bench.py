@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import __main__ as bench_main
-from bench import bench_synth
+from bench import bench_synth, measure
 from bench.measure import TINY, alternate, percentile, ratios, run_process, summary
 from mns_callback_flow import packaging
 from mns_callback_flow.packaging import FUNCTION_DIR, PackagingError, build_archive
@@ -61,6 +61,17 @@ def test_the_run_names_its_date_and_machine(tiny_run: dict) -> None:
     assert set(tiny_run["figures"]) == set(bench_main.FIGURES)
     assert {"cores", "python", "load_average_1_5_15"} <= set(tiny_run["machine"])
     assert tiny_run["date"].endswith("Z")
+    # Where /proc/stat exists, each figure says how much of the CPU the host took meanwhile.
+    shares = [figure["cpu_steal_share"] for figure in tiny_run["figures"].values()]
+    shares.append(tiny_run["machine_after"]["cpu_steal_share"])
+    if Path("/proc/stat").exists():
+        assert all(isinstance(share, float) and 0.0 <= share <= 1.0 for share in shares)
+
+
+def test_the_steal_share_is_the_steal_ticks_over_all_ticks() -> None:
+    assert measure.steal_share((100, 1000), (150, 2000)) == 0.05
+    assert measure.steal_share(None, (150, 2000)) is None
+    assert measure.steal_share((100, 1000), (100, 1000)) is None
 
 
 @pytest.mark.parametrize("figure", sorted(DOCUMENTED))
