@@ -129,6 +129,9 @@ def test_cryptography_passes_its_self_test_here() -> None:
     assert rsa_backend.native_backend() is not None
     assert rsa_verify.verify_sha1(rsa_backend.SELF_TEST_KEY, rsa_backend.SELF_TEST_MESSAGE,
                                   rsa_backend.SELF_TEST_SIGNATURE)
+    # The known answer's key is as small as MNS's own certificate's.
+    real = rsa_verify.public_key_of_certificate(KAT["certificate_pem"].encode())
+    assert rsa_backend.SELF_TEST_KEY.modulus.bit_length() == real.modulus.bit_length() == 512
 
 
 def test_the_real_mns_certificate_verifies_the_same_on_both_paths() -> None:

@@ -10,9 +10,9 @@ signatures):
 * the certificate is always read by ``rsa_verify``'s strict DER reader, so both
   paths accept and refuse the same certificates;
 * ``cryptography`` must build a key from bare numbers without a backend argument
-  (3.1 and later) and pass a known answer once per process: a genuine SHA-1
-  signature verifies and an altered one does not (a crypto policy that refuses
-  SHA-1 signatures fails it);
+  (3.1 and later) and pass a known answer once per process, with a key of MNS's
+  size (512 bits): a genuine SHA-1 signature verifies and an altered one does not
+  (a crypto policy that refuses SHA-1 signatures or small keys fails it);
 * a key it will not build (an even modulus, say) and any error other than
   ``InvalidSignature`` while verifying fall back to the pure-Python check.
 """
@@ -26,15 +26,15 @@ from typing import Any
 
 from .rsa_verify import RsaPublicKey, verify_sha1
 
-# A throwaway 1024-bit key's modulus (exponent 65537) and its PKCS#1 v1.5
-# SHA-1 signature of SELF_TEST_MESSAGE.
+# A throwaway key's modulus (exponent 65537) and its PKCS#1 v1.5 SHA-1 signature of
+# SELF_TEST_MESSAGE. The key has 512 bits, as MNS's own signing certificate has: a
+# crypto policy that refuses keys that small fails the test, and the pure-Python
+# check then verifies every push.
 SELF_TEST_MESSAGE = b"mns-callback: RSA PKCS#1 v1.5 SHA-1 self-test"
 SELF_TEST_KEY = RsaPublicKey(int.from_bytes(base64.b64decode(
-    "0cgSgW2WMCn/HzpwzR0w9R/yp8swnKPxmtcz2grgYdBMwob0oMzWlxeOJFC/OiNI59YZbRxlkUDuqvGrGW84BKsoMmjgUGQOZbu1w4755AacTi"
-    "cAngLaw3ekMlKKqNyh+tnGWU7YzjXifZCoN+lgpSkj7osfkjXDOvGcp2QYynU="), "big"), 65537)
+    "yN3mMhVbuiQ1KuGwkTc31I//p09BiifY8T9QoVbbUzESVbqm+UCdpR7ycDZRr9xcyP5nzYQV6FH8u9zPFYGdvQ=="), "big"), 65537)
 SELF_TEST_SIGNATURE = base64.b64decode(
-    "H+Mz8+rBLMpRzGon4m2VAQ7xpvUB7mZ1uKnGcGtHBmrxBn2pPjqLy7SzNywyQZVzhJFfFGst02J654sKgzVa3I/82JBgtFlD1jhRhkmnOxQvdy"
-    "NVN8lP3sYMJZEvqZQv0y2GsStsfzBIyZy+zePb4sZ4tanhkiwFoAyjmN2vH5E=")
+    "p7xmA5Zf2lv8Gg1YjaAgG6jigix/yJf08P93gAz8Mdn9z5HLnyyK7wrD3Z0ertmRz4yx86Cy3cdB+Ep2kD6gjg==")
 
 
 @dataclass(frozen=True)
