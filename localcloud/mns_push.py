@@ -139,8 +139,11 @@ def sign_push(private_key: rsa.RSAPrivateKey, method: str, headers: Mapping[str,
     return base64.b64encode(signature).decode()
 
 
-# The key size of the certificate MNS signs its pushes with (docs/platform-facts.md "MNS HTTP push").
+# The key size and validity of the certificate MNS signs its pushes with (docs/platform-facts.md
+# "MNS HTTP push"): it expired long ago, and a handler that judged its dates would refuse every push.
 MNS_SIGNING_KEY_BITS = 512
+MNS_CERTIFICATE_VALIDITY = (dt.datetime(2015, 7, 2, 2, 6, 16, tzinfo=dt.UTC),
+                            dt.datetime(2016, 7, 1, 2, 6, 16, tzinfo=dt.UTC))
 _EXPONENT = 65537
 
 
@@ -168,8 +171,9 @@ def rsa_private_key(key_size: int) -> rsa.RSAPrivateKey:
 
 
 class SigningIdentity:
-    """A fresh RSA key and a self-signed certificate naming it, like MNS's ``notify`` cert
-    (whose key has ``MNS_SIGNING_KEY_BITS``, the default)."""
+    """A fresh RSA key and a self-signed certificate naming it, like MNS's ``notify`` cert:
+    its key has ``MNS_SIGNING_KEY_BITS`` (the default) and its dates are that certificate's.
+    Unlike it, the certificate is signed with SHA-256: ``cryptography`` signs none with SHA-1."""
 
     def __init__(self, key_size: int = MNS_SIGNING_KEY_BITS) -> None:
         self.private_key = rsa_private_key(key_size)
@@ -179,14 +183,14 @@ class SigningIdentity:
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Mns"),
             x509.NameAttribute(NameOID.COMMON_NAME, "notify"),
         ])
-        now = dt.datetime.now(dt.UTC)
+        not_before, not_after = MNS_CERTIFICATE_VALIDITY
         self.certificate = (
             x509.CertificateBuilder()
             .subject_name(name).issuer_name(name)
             .public_key(self.private_key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=365))
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(self.private_key, hashes.SHA256())
         )
