@@ -29,7 +29,6 @@ import zipfile
 from pathlib import Path
 
 from bench.measure import FULL, Size, percentile, ratios, summary
-from localcloud.mns_push import MNS_SIGNING_KEY_BITS
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION = ROOT / "function"
@@ -205,6 +204,9 @@ def _core_latency(pushes: int, key_bits: int) -> dict[str, float]:
 
 
 def handler_work(size: Size) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from localcloud.mns_push import MNS_SIGNING_KEY_BITS
+
     # The handler logs one line per push; keep them out of the bench's output.
     logger = logging.getLogger("mns_callback")
     logger.addHandler(logging.NullHandler())

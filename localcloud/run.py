@@ -229,9 +229,7 @@ class LocalStack:
     def _start(self) -> None:
         d = self.deployment
         stack = self._stack
-        # The certificate MNS served has a 512-bit key (docs/platform-facts.md "MNS HTTP push");
-        # 1024 bits is the smallest key `cryptography` generates, and signs a push in a third
-        # of 2048's time.
+        # Signed as MNS signs: a 512-bit key under a long-expired certificate (mns_push.SigningIdentity).
         self.certs = stack.enter_context(CertServer(SigningIdentity()))
         self.engine = Engine([DeployedFlow(spec.name, spec.definition, flow) for spec, flow in self.flows.values()],
                              self._publish, time_scale=self.time_scale)
