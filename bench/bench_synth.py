@@ -7,10 +7,13 @@
   app of the same pattern (SNS publish with task token -> Lambda URL ->
   SendTaskSuccess), copied to a scratch folder and set up there with
   ``npm ci``; skipped, with a note, where npm is missing or the setup fails.
-* ``render_growth``: one program declaring 1, 10 and 50 patterns, whole process.
+* ``render_growth``: one program declaring 1, 10 and 50 patterns, whole process,
+  beside the same resources written by hand with ``pulumi_alicloud``
+  (``bench.handwritten``): what the provider's classes and the SDK cost alone.
 
-``python -m bench.bench_synth --patterns N`` is the growth program: the dev
-stack's pattern declared N times, rendered offline; it prints the resource count.
+``python -m bench.bench_synth --patterns N [--handwritten]`` is the growth program:
+the dev stack's pattern declared N times (with the package, or by hand), rendered
+offline; it prints the resource count.
 """
 
 from __future__ import annotations
@@ -21,9 +24,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.measure import FULL, Run, Size, alternate, ratios, run_process, summary
+
+if TYPE_CHECKING:
+    from infra.offline_cloud import RecordingMonitor
 
 ROOT = Path(__file__).resolve().parents[1]
 # The pulumi_alicloud modules the program uses (infra/*.py): the four service
@@ -139,26 +147,43 @@ def synth_vs_cdk(size: Size, peer: Path | None) -> dict:
     }
 
 
-def _growth_run(patterns: int) -> Run:
-    return run_process([sys.executable, "-m", "bench.bench_synth", "--patterns", str(patterns)], cwd=ROOT)
+def _growth_run(patterns: int, handwritten: bool = False) -> Run:
+    command = [sys.executable, "-m", "bench.bench_synth", "--patterns", str(patterns)]
+    return run_process(command + (["--handwritten"] if handwritten else []), cwd=ROOT)
+
+
+def _growth(runs: dict[str, list[Run]], counts: Sequence[int], side: str) -> dict:
+    """Growth ratio and cost per extra pattern of one side's runs, round by round."""
+    smallest, largest = runs[f"{side}{counts[0]}"], runs[f"{side}{counts[-1]}"]
+    growth = ratios([r.seconds for r in largest], [r.seconds for r in smallest])
+    extra = [(big.seconds - small.seconds) * 1000 / (counts[-1] - counts[0])
+             for big, small in zip(largest, smallest, strict=True)]
+    return {
+        "seconds_by_patterns": {str(n): summary([r.seconds for r in runs[f"{side}{n}"]]) for n in counts},
+        "growth_ratio_per_round": [round(x, 3) for x in growth],
+        "growth_ratio": summary(growth),
+        "per_extra_pattern_ms_per_round": [round(x, 1) for x in extra],
+        "per_extra_pattern_ms": summary(extra, 1),
+    }
 
 
 def render_growth(size: Size) -> dict:
+    """The package's growth program beside the same resources written by hand (``bench.handwritten``)."""
     _write_bytecode()
     counts = size.patterns
-    runs = alternate({str(n): (lambda n=n: _growth_run(n)) for n in counts}, size.rounds)
-    smallest, largest = str(counts[0]), str(counts[-1])
-    growth = ratios([r.seconds for r in runs[largest]], [r.seconds for r in runs[smallest]])
-    extra = [(big.seconds - small.seconds) * 1000 / (counts[-1] - counts[0])
-             for big, small in zip(runs[largest], runs[smallest], strict=True)]
+    sides = {f"package{n}": (lambda n=n: _growth_run(n)) for n in counts}
+    sides |= {f"handwritten{n}": (lambda n=n: _growth_run(n, handwritten=True)) for n in counts}
+    runs = alternate(sides, size.rounds)
+    package, handwritten = _growth(runs, counts, "package"), _growth(runs, counts, "handwritten")
+    # The package's cost per extra pattern over the hand-written program's, in the same round.
+    over = ratios(package["per_extra_pattern_ms_per_round"], handwritten["per_extra_pattern_ms_per_round"])
     return {
         "target": TARGETS["render_growth"],
-        "seconds_by_patterns": {n: summary([r.seconds for r in runs[n]]) for n in runs},
-        "growth_ratio_label": f"{largest} patterns / {smallest} pattern",
-        "growth_ratio_per_round": [round(x, 3) for x in growth],
-        "growth_ratio": summary(growth),
-        "per_extra_pattern_ms": summary(extra, 1),
-        "meets_target": summary(growth)["median"] <= 3 and summary(extra)["median"] <= 10,
+        "growth_ratio_label": f"{counts[-1]} patterns / {counts[0]} pattern",
+        **package,
+        "handwritten": handwritten,
+        "per_extra_pattern_vs_handwritten": summary(over),
+        "meets_target": package["growth_ratio"]["median"] <= 3 and package["per_extra_pattern_ms"]["median"] <= 10,
     }
 
 
@@ -170,22 +195,34 @@ def figures(size: Size = FULL, cdk_peer: Path | None = None) -> dict:
 # ---- the growth program: the dev stack's pattern, declared N times -----------
 
 
+def _render_offline(program: Callable[[], None], stack: str) -> RecordingMonitor:
+    """Run a growth program against the offline cloud with ``stack``'s config; what it registered."""
+    import contextvars
+
+    from infra.config import PROJECT, settings_from_mapping
+    from infra.offline_cloud import run_offline
+    from infra.stack_config import read_stack_config
+
+    config = read_stack_config(stack)
+    region = settings_from_mapping(config, stack=stack).region
+
+    def render() -> RecordingMonitor:
+        monitor, _, _ = run_offline(program, project=PROJECT, stack=stack,
+                                    config={k: str(v) for k, v in config.items()}, region=region)
+        return monitor
+
+    return contextvars.Context().run(render)
+
+
 def render_patterns(count: int, stack: str = "dev") -> int:
     """Render ``count`` patterns of ``stack`` in one program; the number of resources registered.
 
     A plain loop over the library's component, as a user's program would write it: each
     pattern gets the stack's args under its own name prefix.
     """
-    import contextvars
-
-    from infra.config import PROJECT, load_settings, settings_from_mapping
-    from infra.offline_cloud import run_offline
+    from infra.config import load_settings
     from infra.program import pattern_args
-    from infra.stack_config import read_stack_config
     from mns_callback_flow import CallbackPattern
-
-    config = read_stack_config(stack)
-    region = settings_from_mapping(config, stack=stack).region
 
     def program() -> None:
         settings = load_settings()
@@ -194,19 +231,41 @@ def render_patterns(count: int, stack: str = "dev") -> int:
             args.pop("topic_name")  # derived from each prefix
             CallbackPattern(f"callback-{index}", args)  # type: ignore[arg-type]
 
-    def render() -> int:
-        monitor, _, _ = run_offline(program, project=PROJECT, stack=stack,
-                                    config={k: str(v) for k, v in config.items()}, region=region)
-        return len(monitor.registrations)
+    return len(_render_offline(program, stack).registrations)
 
-    return contextvars.Context().run(render)
+
+def handwritten_registrations(count: int, stack: str = "dev", *, numbered: bool = True) -> RecordingMonitor:
+    """What ``count`` hand-written patterns (``bench.handwritten``) register in one program.
+
+    Named as ``render_patterns`` names them (``<prefix>-<index>``), or, with
+    ``numbered=False``, under the stack's own prefix, as ``python -m infra.synth`` renders it.
+    """
+    import pulumi_alicloud as alicloud
+
+    from bench.handwritten import RUNTIME, declare_pattern
+    from infra.config import load_settings
+    from mns_callback_flow.packaging import FUNCTION_DIR, build_archive
+
+    def program() -> None:
+        settings = load_settings()
+        archive = build_archive(FUNCTION_DIR, RUNTIME)  # a hand-written program reads its zip once
+        account_id = alicloud.get_caller_identity_output().id
+        for index in range(count):
+            prefix = f"{settings.name_prefix}-{index}" if numbered else settings.name_prefix
+            declare_pattern(prefix, index, region=settings.region, account_id=account_id,
+                            zip_base64=archive.base64, crc64=archive.crc64)
+
+    return _render_offline(program, stack)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_synth")
     parser.add_argument("--patterns", type=int, required=True, help="how many patterns the program declares")
+    parser.add_argument("--handwritten", action="store_true",
+                        help="declare the pattern's resources by hand (bench.handwritten), not with the package")
     args = parser.parse_args(argv)
-    print(render_patterns(args.patterns))
+    print(len(handwritten_registrations(args.patterns).registrations) if args.handwritten
+          else render_patterns(args.patterns))
     return 0
 
 

@@ -28,7 +28,9 @@ SUMMARY_KEYS = {"median", "min", "max", "runs"}
 DOCUMENTED = {
     "synth_vs_imports": [("synth_seconds",), ("imports_only_seconds",), ("wall_ratio",),
                          ("synth_peak_rss_mib",), ("imports_only_peak_rss_mib",)],
-    "render_growth": [("growth_ratio",), ("per_extra_pattern_ms",), ("seconds_by_patterns", "1")],
+    "render_growth": [("growth_ratio",), ("per_extra_pattern_ms",), ("seconds_by_patterns", "1"),
+                      ("handwritten", "growth_ratio"), ("handwritten", "per_extra_pattern_ms"),
+                      ("handwritten", "seconds_by_patterns", "1"), ("per_extra_pattern_vs_handwritten",)],
     "cold_start": [(runtime, key) for runtime in ("python3.9", "python3.10", "python3.12")
                    for key in ("ours_import_index_ms", "ours_first_push_ms", "ours_total_ms",
                                "sample_imports_ms", "sample_first_report_ms", "sample_total_ms", "ratio")],
@@ -124,6 +126,30 @@ def test_unknown_figure_is_refused_by_name() -> None:
 def test_growth_program_declares_one_pattern_per_count() -> None:
     one, three = bench_synth.render_patterns(1), bench_synth.render_patterns(3)
     assert one > 0 and three == 3 * one
+
+
+def _resources(registrations) -> list[tuple[str, str]]:
+    """(type, inputs as JSON) of each resource that is not one of the package's components."""
+    return sorted((r.type, json.dumps(r.inputs, sort_keys=True)) for r in registrations
+                  if not r.type.startswith("mns-callback-flow:"))
+
+
+def test_handwritten_peer_declares_exactly_the_resources_and_inputs_the_package_renders() -> None:
+    from infra.synth import render
+
+    package = render("dev")["resources"]
+    handwritten = bench_synth.handwritten_registrations(1, numbered=False).registrations
+    expected = sorted((r["type"], json.dumps(r["inputs"], sort_keys=True)) for r in package
+                      if not r["type"].startswith("mns-callback-flow:"))
+    assert len(expected) == 12
+    assert _resources(handwritten) == expected
+
+
+def test_handwritten_growth_program_names_each_pattern_apart() -> None:
+    three = bench_synth.handwritten_registrations(3).registrations
+    assert len(three) == 36 and len({r.name for r in three}) == 36
+    topics = sorted(r.inputs["topicName"] for r in three if r.type.endswith(":ServiceTopic"))
+    assert topics == [f"mns-callback-dev-{index}-topic" for index in range(3)]
 
 
 # ---- the measuring tools -------------------------------------------------------
