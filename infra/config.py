@@ -21,15 +21,10 @@ from mns_callback_flow.limits import (
     DEFAULT_TASK_TIMEOUT_SECONDS,
     FLOW_SPECS,
     FUNCTION_COMPUTE_VERSIONS,
-    LOG_PROJECT_PATTERN,
-    LOG_STORE_PATTERN,
     MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS,
     MAX_FUNCTION_TIMEOUT_SECONDS,
-    MAX_MEMORY_MB,
     MAX_QUEUE_RETENTION_SECONDS,
     MAX_TASK_TIMEOUT_SECONDS,
-    MEMORY_STEP_MB,
-    MIN_MEMORY_MB,
     MIN_QUEUE_RETENTION_SECONDS,
     MNS_ANSWER_BUDGET_SECONDS,
     MNS_NAME_PATTERN,
@@ -166,34 +161,6 @@ def full_key(name: str) -> str:
 
 
 
-# ---- flowSpec: what the other keys mean under CloudFlow ----------------------------
-
-
-def _check_flow_spec(settings: Settings) -> None:
-    """Under `cloudflow`, the keys the CloudFlow builder translates must fit that spec.
-
-    The Task state's `Timeout` is at most 604800 s. `taskOutputMappings` become its
-    `OutputConstructor`: `$local` is the task's `$Output`, `$input` the state's
-    `$Input`; FDL's `$context` paths have no CloudFlow counterpart the builder
-    can name, so they are refused here rather than translated by guess.
-    """
-    if settings.flow_spec != "cloudflow":
-        return
-    if settings.task_timeout_seconds > MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS:
-        raise ConfigError(
-            full_key("taskTimeoutSeconds"), settings.task_timeout_seconds,
-            f"with flowSpec=cloudflow at most {MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS} "
-            "(CloudFlow Task Timeout is 0-604800 s, and 0 would never time out)",
-        )
-    for index, mapping in enumerate(settings.task_output_mappings):
-        if mapping.source.startswith("$context"):
-            raise ConfigError(
-                f"{full_key('taskOutputMappings')}[{index}].source", mapping.source,
-                "with flowSpec=cloudflow a source is $local (the task's $Output), $input (the "
-                "state's $Input) or a constant; $context paths are FDL's only",
-            )
-
-
 # ---- the whole mapping ---------------------------------------------------------
 
 
@@ -254,11 +221,7 @@ def _settings_from_mapping(values: Mapping[str, object], *, stack: str) -> Setti
                 full_key("topicName"), "", "required when createTopic is false: name the existing topic to publish to"
             )
         topic_name = checks.derived_names(name_prefix)["topic_name"]
-    if not MNS_NAME_PATTERN.fullmatch(topic_name):
-        raise ConfigError(
-            full_key("topicName"), topic_name,
-            "an MNS topic name is 1-255 letters, digits or hyphens and starts with a letter or digit",
-        )
+    checks.topic_name(full_key("topicName"), topic_name)
 
     function_timeout = checks.ranged(
         full_key("functionTimeoutSeconds"),
@@ -266,53 +229,38 @@ def _settings_from_mapping(values: Mapping[str, object], *, stack: str) -> Setti
         MNS_ANSWER_BUDGET_SECONDS + 1,
         MAX_FUNCTION_TIMEOUT_SECONDS,
     )
-    memory_key = full_key("memorySize")
-    memory = checks.ranged(memory_key, get("memorySize", DEFAULT_MEMORY_MB), MIN_MEMORY_MB, MAX_MEMORY_MB)
-    if memory % MEMORY_STEP_MB:
-        raise ConfigError(memory_key, get("memorySize", None), f"must be a multiple of {MEMORY_STEP_MB} MB")
+    memory = checks.memory_size(full_key("memorySize"), get("memorySize", DEFAULT_MEMORY_MB))
 
     function_compute = checks.choice(
         full_key("functionCompute"), get("functionCompute", "3.0"), FUNCTION_COMPUTE_VERSIONS
     )
-    runtime = checks.text(full_key("runtime"), get("runtime", "python3.10"))
-    refusal = runtime_refusal(function_compute, runtime)
-    if refusal is not None:
-        raise ConfigError(full_key("runtime"), runtime, f"with functionCompute={function_compute}: {refusal}")
+    runtime = checks.runtime(full_key("runtime"), get("runtime", "python3.10"), function_compute=function_compute,
+                             function_compute_key="functionCompute")
     cpu = checks.function_cpu(full_key("cpu"), get("cpu", ""), function_compute=function_compute, memory_mb=memory,
                               memory_key=full_key("memorySize"), function_compute_key="functionCompute")
 
     log_project = checks.optional_text(full_key("logProject"), get("logProject", ""))
     log_store = checks.optional_text(full_key("logStore"), get("logStore", ""))
-    if (log_project is None) != (log_store is None):
-        missing = "logStore" if log_store is None else "logProject"
-        raise ConfigError(full_key(missing), "", "logProject and logStore are given together or not at all")
-    if log_project is not None and not LOG_PROJECT_PATTERN.fullmatch(log_project):
-        raise ConfigError(
-            full_key("logProject"), log_project,
-            "a log project name is 3-63 lowercase letters, digits or hyphens, starting and ending with a letter or digit",
-        )
-    if log_store is not None and not LOG_STORE_PATTERN.fullmatch(log_store):
-        raise ConfigError(
-            full_key("logStore"), log_store,
-            "a logstore name is 2-63 lowercase letters, digits, hyphens or underscores, "
-            "starting and ending with a letter or digit",
-        )
+    checks.log_pair(full_key("logProject"), log_project is not None, full_key("logStore"), log_store is not None,
+                    project_name="logProject", store_name="logStore", missing="")
+    if log_project is not None:
+        checks.log_project(full_key("logProject"), log_project)
+    if log_store is not None:
+        checks.log_store(full_key("logStore"), log_store)
 
-    task_timeout_key = full_key("taskTimeoutSeconds")
-    task_timeout = checks.ranged(
-        task_timeout_key, get("taskTimeoutSeconds", DEFAULT_TASK_TIMEOUT_SECONDS), 1, MAX_TASK_TIMEOUT_SECONDS
-    )
+    task_timeout_key, raw_timeout = full_key("taskTimeoutSeconds"), get("taskTimeoutSeconds", DEFAULT_TASK_TIMEOUT_SECONDS)
+    task_timeout = checks.ranged(task_timeout_key, raw_timeout, 1, MAX_TASK_TIMEOUT_SECONDS)
     dead_letter_queue = checks.boolean(full_key("deadLetterQueue"), get("deadLetterQueue", True))
-    if dead_letter_queue and task_timeout > MAX_QUEUE_RETENTION_SECONDS:
-        raise ConfigError(
-            task_timeout_key, get("taskTimeoutSeconds", None),
-            f"must be at most {MAX_QUEUE_RETENTION_SECONDS} while deadLetterQueue is true: the dead-letter "
-            f"queue keeps a message at most {MAX_QUEUE_RETENTION_SECONDS} s (MNS message retention), less "
-            "than the task would wait; lower it or set deadLetterQueue to false",
-        )
+    checks.task_fits_dead_letter_queue(task_timeout_key, raw_timeout, task_timeout,
+                                       dead_letter_queue=dead_letter_queue, dead_letter_queue_key="deadLetterQueue")
+    mappings_key = full_key("taskOutputMappings")
+    output_mappings = checks.output_mappings(mappings_key, get("taskOutputMappings", []))
+    flow_spec = checks.choice(full_key("flowSpec"), get("flowSpec", "fdl"), FLOW_SPECS)
+    checks.task_fits_cloudflow(task_timeout_key, raw_timeout, task_timeout, mappings_key, output_mappings,
+                               flow_spec=flow_spec, flow_spec_key="flowSpec")
 
     names = checks.derived_names(name_prefix)
-    settings = Settings(
+    return Settings(
         stack=stack,
         region=region,
         name_prefix=name_prefix,
@@ -342,12 +290,10 @@ def _settings_from_mapping(values: Mapping[str, object], *, stack: str) -> Setti
         callback_work=checks.work_reference(full_key("callbackWork"), get("callbackWork", "")),
         log_project=log_project,
         log_store=log_store,
-        task_output_mappings=checks.output_mappings(full_key("taskOutputMappings"), get("taskOutputMappings", [])),
-        flow_spec=checks.choice(full_key("flowSpec"), get("flowSpec", "fdl"), FLOW_SPECS),
+        task_output_mappings=output_mappings,
+        flow_spec=flow_spec,
         dead_letter_queue_name=names["dead_letter_queue_name"] if dead_letter_queue else None,
     )
-    _check_flow_spec(settings)
-    return settings
 
 
 def _project_keys_set() -> list[str]:

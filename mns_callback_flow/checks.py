@@ -3,7 +3,11 @@
 Shared by the components (arguments given in Python, or by a component
 provider) and the project's config (``infra.config``, whose values arrive as
 Pulumi's config text): a value may be typed or text (``"true"``, ``"3"``,
-JSON for lists). Each check raises ``InvalidArgument`` naming ``key``.
+JSON for lists). Each check raises ``InvalidArgument`` naming ``key``. The rules
+between values (a runtime per FC version, the log pair, the task's timeout against
+the dead-letter queue and CloudFlow) are here too, so the config and the args hold
+one rule each; the names of the other values in a message are the caller's own
+(``functionCompute`` in the config, ``function_compute`` in the args).
 """
 
 import json
@@ -15,15 +19,24 @@ from mns_callback_flow.errors import InvalidArgument
 from mns_callback_flow.limits import (
     DEAD_LETTER_QUEUE_SUFFIX,
     ERROR_NAME_PATTERN,
+    LOG_PROJECT_PATTERN,
+    LOG_STORE_PATTERN,
     MAX_CAUSE,
+    MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS,
     MAX_ERROR_NAME,
+    MAX_MEMORY_MB,
+    MAX_QUEUE_RETENTION_SECONDS,
     MAX_RETRY_ATTEMPTS,
     MAX_RETRY_INTERVAL_SECONDS,
+    MEMORY_STEP_MB,
+    MIN_MEMORY_MB,
+    MNS_NAME_PATTERN,
     WORK_REFERENCE_PATTERN,
     cert_url_prefix_refusal,
     cpu_refusal,
     cpu_steps,
     default_cpu,
+    runtime_refusal,
     vcpu,
 )
 from mns_callback_flow.task import CatchRule, OutputMapping, RetryRule
@@ -119,6 +132,89 @@ def function_cpu(key: str, raw: object, *, function_compute: str, memory_mb: int
     if refusal is not None:
         raise InvalidArgument(key, raw, refusal.replace("memorySize=", f"{memory_key}="))
     return vcpu(cpu_steps(value) or 0)
+
+
+def memory_size(key: str, raw: object) -> int:
+    """Function memory in MB: FC's range, in steps of 64 MB."""
+    value = ranged(key, raw, MIN_MEMORY_MB, MAX_MEMORY_MB)
+    if value % MEMORY_STEP_MB:
+        raise InvalidArgument(key, raw, f"must be a multiple of {MEMORY_STEP_MB} MB")
+    return value
+
+
+def runtime(key: str, raw: object, *, function_compute: str, function_compute_key: str) -> str:
+    """A Python runtime that ``function_compute`` (named ``function_compute_key`` in the message) offers."""
+    value = text(key, raw)
+    refusal = runtime_refusal(function_compute, value)
+    if refusal is not None:
+        raise InvalidArgument(key, raw, f"with {function_compute_key}={function_compute}: {refusal}")
+    return value
+
+
+def _cloud_name(key: str, raw: object, pattern: re.Pattern[str], rule: str) -> str:
+    if not isinstance(raw, str) or not pattern.fullmatch(raw):
+        raise InvalidArgument(key, raw, rule)
+    return raw
+
+
+def topic_name(key: str, raw: object) -> str:
+    """An MNS topic name (MNS CreateTopic's naming rule)."""
+    return _cloud_name(key, raw, MNS_NAME_PATTERN,
+                       "an MNS topic name is 1-255 letters, digits or hyphens and starts with a letter or digit")
+
+
+def log_project(key: str, raw: object) -> str:
+    """A Simple Log Service project name."""
+    return _cloud_name(key, raw, LOG_PROJECT_PATTERN, "a log project name is 3-63 lowercase letters, digits or "
+                                                      "hyphens, starting and ending with a letter or digit")
+
+
+def log_store(key: str, raw: object) -> str:
+    """A logstore name."""
+    return _cloud_name(key, raw, LOG_STORE_PATTERN, "a logstore name is 2-63 lowercase letters, digits, hyphens or "
+                                                    "underscores, starting and ending with a letter or digit")
+
+
+def log_pair(project_key: str, project_given: bool, store_key: str, store_given: bool, *,
+             project_name: str, store_name: str, missing: object) -> None:
+    """A log project and a logstore come together or not at all; ``missing`` is the absent one's value."""
+    if project_given != store_given:
+        raise InvalidArgument(store_key if project_given else project_key, missing,
+                              f"{project_name} and {store_name} are given together or not at all")
+
+
+def task_fits_dead_letter_queue(key: str, raw: object, timeout: int, *, dead_letter_queue: bool,
+                                dead_letter_queue_key: str) -> None:
+    """A task may wait no longer than the dead-letter queue keeps its message (MNS message retention)."""
+    if dead_letter_queue and timeout > MAX_QUEUE_RETENTION_SECONDS:
+        raise InvalidArgument(
+            key, raw,
+            f"must be at most {MAX_QUEUE_RETENTION_SECONDS} while {dead_letter_queue_key} is true: the dead-letter "
+            f"queue keeps a message at most {MAX_QUEUE_RETENTION_SECONDS} s (MNS message retention), less than "
+            f"the task would wait; lower it or set {dead_letter_queue_key} to false",
+        )
+
+
+def task_fits_cloudflow(timeout_key: str, raw_timeout: object, timeout: int, mappings_key: str,
+                        mappings: tuple[OutputMapping, ...], *, flow_spec: str, flow_spec_key: str) -> None:
+    """Under CloudFlow, what its builder translates must fit that spec.
+
+    The Task state's ``Timeout`` is at most 604800 s. The output mappings become its
+    ``OutputConstructor``: ``$local`` is the task's ``$Output``, ``$input`` the
+    state's ``$Input``; FDL's ``$context`` paths have no CloudFlow counterpart the
+    builder can name, so they are refused rather than translated by guess.
+    """
+    if flow_spec != "cloudflow":
+        return
+    if timeout > MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS:
+        raise InvalidArgument(timeout_key, raw_timeout,
+                              f"with {flow_spec_key}=cloudflow at most {MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS} "
+                              "(CloudFlow Task Timeout is 0-604800 s, and 0 would never time out)")
+    for index, mapping in enumerate(mappings):
+        if mapping.source.startswith("$context"):
+            raise InvalidArgument(f"{mappings_key}[{index}].source", mapping.source,
+                                  f"with {flow_spec_key}=cloudflow a source is $local (the task's $Output), $input "
+                                  "(the state's $Input) or a constant; $context paths are FDL's only")
 
 
 def derived_names(prefix: str) -> dict[str, str]:

@@ -22,22 +22,13 @@ from mns_callback_flow.limits import (
     DEFAULT_TASK_TIMEOUT_SECONDS,
     FLOW_SPECS,
     FUNCTION_COMPUTE_VERSIONS,
-    LOG_PROJECT_PATTERN,
-    LOG_STORE_PATTERN,
-    MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS,
     MAX_FUNCTION_TIMEOUT_SECONDS,
-    MAX_MEMORY_MB,
-    MAX_QUEUE_RETENTION_SECONDS,
     MAX_TASK_TIMEOUT_SECONDS,
-    MEMORY_STEP_MB,
-    MIN_MEMORY_MB,
     MIN_QUEUE_RETENTION_SECONDS,
     MNS_ANSWER_BUDGET_SECONDS,
-    MNS_NAME_PATTERN,
     NAME_PREFIX_PATTERN,
     NOTIFY_CONTENT_FORMATS,
     NOTIFY_STRATEGIES,
-    runtime_refusal,
 )
 from mns_callback_flow.ram_grants import Tags
 from mns_callback_flow.task import CallbackTask, CatchRule, OutputMapping, RetryRule
@@ -207,24 +198,12 @@ def _is_plain(value: object) -> bool:
 
 def checked_topic_name(name: object) -> str:
     """The topic's name, or InvalidArgument on ``topic_name`` (MNS CreateTopic's naming rule)."""
-    if not isinstance(name, str) or not MNS_NAME_PATTERN.fullmatch(name):
-        raise InvalidArgument(
-            "topic_name", name, "an MNS topic name is 1-255 letters, digits or hyphens and starts with a letter or digit"
-        )
-    return name
+    return checks.topic_name("topic_name", name)
 
 
 def checked_log_name(key: str, name: object) -> str:
     """A log project (``log_project``) or logstore (``log_store``) name, or InvalidArgument on it."""
-    if key == "log_project":
-        pattern, rule = LOG_PROJECT_PATTERN, ("a log project name is 3-63 lowercase letters, digits or hyphens, "
-                                              "starting and ending with a letter or digit")
-    else:
-        pattern, rule = LOG_STORE_PATTERN, ("a logstore name is 2-63 lowercase letters, digits, hyphens or "
-                                            "underscores, starting and ending with a letter or digit")
-    if not isinstance(name, str) or not pattern.fullmatch(name):
-        raise InvalidArgument(key, name, rule)
-    return name
+    return checks.log_project(key, name) if key == "log_project" else checks.log_store(key, name)
 
 
 def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
@@ -250,45 +229,27 @@ def resolve(name: str, args: Mapping[str, Any]) -> PatternSpec:
 
     function_compute = checks.choice("function_compute", given.get("function_compute", "3.0"),
                                      FUNCTION_COMPUTE_VERSIONS)
-    runtime = checks.text("runtime", given.get("runtime", "python3.10"))
-    refusal = runtime_refusal(function_compute, runtime)
-    if refusal is not None:
-        raise InvalidArgument("runtime", runtime, f"with function_compute={function_compute}: {refusal}")
-    memory = checks.ranged("memory_size", given.get("memory_size", DEFAULT_MEMORY_MB), MIN_MEMORY_MB, MAX_MEMORY_MB)
-    if memory % MEMORY_STEP_MB:
-        raise InvalidArgument("memory_size", memory, f"must be a multiple of {MEMORY_STEP_MB} MB")
+    runtime = checks.runtime("runtime", given.get("runtime", "python3.10"), function_compute=function_compute,
+                             function_compute_key="function_compute")
+    memory = checks.memory_size("memory_size", given.get("memory_size", DEFAULT_MEMORY_MB))
     cpu = checks.function_cpu("cpu", given.get("cpu"), function_compute=function_compute, memory_mb=memory,
                               memory_key="memory_size", function_compute_key="function_compute")
 
-    if ("log_project" in given) != ("log_store" in given):
-        missing = "log_store" if "log_project" in given else "log_project"
-        raise InvalidArgument(missing, None, "log_project and log_store are given together or not at all")
+    checks.log_pair("log_project", "log_project" in given, "log_store", "log_store" in given,
+                    project_name="log_project", store_name="log_store", missing=None)
     for key in ("log_project", "log_store"):
         if key in given and _is_plain(given[key]):
             checked_log_name(key, given[key])
 
-    task_timeout = checks.ranged("task_timeout_seconds", given.get("task_timeout_seconds",
-                                                                   DEFAULT_TASK_TIMEOUT_SECONDS),
-                                 1, MAX_TASK_TIMEOUT_SECONDS)
+    raw_timeout = given.get("task_timeout_seconds", DEFAULT_TASK_TIMEOUT_SECONDS)
+    task_timeout = checks.ranged("task_timeout_seconds", raw_timeout, 1, MAX_TASK_TIMEOUT_SECONDS)
     dead_letter_queue = checks.boolean("dead_letter_queue", given.get("dead_letter_queue", True))
-    if dead_letter_queue and task_timeout > MAX_QUEUE_RETENTION_SECONDS:
-        raise InvalidArgument(
-            "task_timeout_seconds", task_timeout,
-            f"must be at most {MAX_QUEUE_RETENTION_SECONDS} while dead_letter_queue is true (MNS keeps a message "
-            f"at most {MAX_QUEUE_RETENTION_SECONDS} s); lower it or set dead_letter_queue false",
-        )
+    checks.task_fits_dead_letter_queue("task_timeout_seconds", raw_timeout, task_timeout,
+                                       dead_letter_queue=dead_letter_queue, dead_letter_queue_key="dead_letter_queue")
     flow_spec = checks.choice("flow_spec", given.get("flow_spec", "fdl"), FLOW_SPECS)
     output_mappings = checks.output_mappings("task_output_mappings", _listed(given.get("task_output_mappings", [])))
-    if flow_spec == "cloudflow":
-        if task_timeout > MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS:
-            raise InvalidArgument("task_timeout_seconds", task_timeout,
-                                  f"with flow_spec=cloudflow at most {MAX_CLOUDFLOW_TASK_TIMEOUT_SECONDS} "
-                                  "(CloudFlow Task Timeout is 0-604800 s, and 0 would never time out)")
-        for index, mapping in enumerate(output_mappings):
-            if mapping.source.startswith("$context"):
-                raise InvalidArgument(f"task_output_mappings[{index}].source", mapping.source,
-                                      "with flow_spec=cloudflow a source is $local, $input or a constant; "
-                                      "$context paths are FDL's only")
+    checks.task_fits_cloudflow("task_timeout_seconds", raw_timeout, task_timeout, "task_output_mappings",
+                               output_mappings, flow_spec=flow_spec, flow_spec_key="flow_spec")
 
     work = checks.work_reference("work", given.get("work", ""))
     work_dir = checks.optional_text("work_dir", given.get("work_dir", ""))

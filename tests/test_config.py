@@ -474,9 +474,9 @@ def test_config_bounds_stay_inside_the_providers_rules() -> None:
     from infra import config
     from mns_callback_flow import limits, provider_limits
 
-    low, high = provider_limits.FCV3_MEMORY_RANGE
-    assert low <= config.MIN_MEMORY_MB and config.MAX_MEMORY_MB <= high
-    assert provider_limits.FC2_MEMORY_RANGE[0] <= config.MIN_MEMORY_MB <= config.MAX_MEMORY_MB \
+    low, high = provider_limits.FCV3_MEMORY_RANGE  # checks.memory_size, which the config calls
+    assert low <= limits.MIN_MEMORY_MB and limits.MAX_MEMORY_MB <= high
+    assert provider_limits.FC2_MEMORY_RANGE[0] <= limits.MIN_MEMORY_MB <= limits.MAX_MEMORY_MB \
         <= provider_limits.FC2_MEMORY_RANGE[1]
     low, high = provider_limits.FCV3_TIMEOUT_RANGE
     assert low <= config.MNS_ANSWER_BUDGET_SECONDS + 1 and config.MAX_FUNCTION_TIMEOUT_SECONDS <= high
@@ -495,3 +495,41 @@ def test_names_derived_from_the_longest_prefix_pass_the_provider_rules() -> None
         assert provider_limits.refusals(token, {"name": f"{s.function_name}-service"}) == []
     # FC 3.0 CreateFunctionInput functionName: 1-64 letters, digits, _ or -, not starting with a digit or -.
     assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", s.function_name)
+
+
+# One rule each for the project's config and the component's args (mns_callback_flow.checks):
+# the same values are refused by both, with the same rule, each naming its own keys.
+SAME_RULE = [
+    ({"memorySize": "200"}, {"memory_size": 200}, "memorySize", "memory_size", "must be a multiple of 64 MB"),
+    ({"functionCompute": "2.0", "runtime": "python3.12"}, {"function_compute": "2.0", "runtime": "python3.12"},
+     "runtime", "runtime", "with {fc}=2.0: "),
+    ({"topicName": "-bad"}, {"topic_name": "-bad"}, "topicName", "topic_name", "an MNS topic name is 1-255"),
+    ({"logProject": "logs"}, {"log_project": "logs"}, "logStore", "log_store",
+     "{project} and {store} are given together or not at all"),
+    ({"logProject": "Logs", "logStore": "store"}, {"log_project": "Logs", "log_store": "store"}, "logProject",
+     "log_project", "a log project name is 3-63 lowercase"),
+    ({"taskTimeoutSeconds": "700000"}, {"task_timeout_seconds": 700000}, "taskTimeoutSeconds",
+     "task_timeout_seconds", "must be at most 604800 while {dlq} is true: the dead-letter queue keeps"),
+    ({"taskTimeoutSeconds": "700000", "deadLetterQueue": "false", "flowSpec": "cloudflow"},
+     {"task_timeout_seconds": 700000, "dead_letter_queue": False, "flow_spec": "cloudflow"},
+     "taskTimeoutSeconds", "task_timeout_seconds", "with {spec}=cloudflow at most 604800"),
+    ({"flowSpec": "cloudflow", "taskOutputMappings": '[{"target": "t", "source": "$context.task.token"}]'},
+     {"flow_spec": "cloudflow", "task_output_mappings": [{"target": "t", "source": "$context.task.token"}]},
+     "taskOutputMappings[0].source", "task_output_mappings[0].source", "with {spec}=cloudflow a source is $local"),
+]
+
+
+@pytest.mark.parametrize("config, args, config_key, arg_key, rule", SAME_RULE)
+def test_config_and_component_args_refuse_alike(config, args, config_key, arg_key, rule) -> None:
+    from mns_callback_flow import InvalidArgument, pattern_spec
+
+    with pytest.raises(ConfigError) as by_config:
+        settings(**config)
+    with pytest.raises(InvalidArgument) as by_args:
+        pattern_spec.resolve("callback", args)
+    assert by_config.value.key == full_key(config_key)
+    assert by_args.value.key == arg_key
+    assert rule.format(fc="functionCompute", project="logProject", store="logStore", dlq="deadLetterQueue",
+                       spec="flowSpec") in by_config.value.rule
+    assert rule.format(fc="function_compute", project="log_project", store="log_store", dlq="dead_letter_queue",
+                       spec="flow_spec") in by_args.value.rule
