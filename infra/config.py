@@ -159,8 +159,6 @@ def full_key(name: str) -> str:
     return f"{PROJECT}:{name}"
 
 
-
-
 # ---- the whole mapping ---------------------------------------------------------
 
 
