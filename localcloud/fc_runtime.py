@@ -770,7 +770,7 @@ class _FcHandler(RequestHandler):
             return
         if time.monotonic() < runtime.unavailable_until:
             # An outage: FC answers, the function does not run (the exact FC error body
-            # is not modelled; MNS only sees a non-2xx status and retries).
+            # is not modelled; MNS only sees a failed status and retries).
             self._answer_error(503, "ServiceUnavailable", "local outage")
             return
         refusal = runtime.refusal(self.command)

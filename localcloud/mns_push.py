@@ -20,7 +20,9 @@ in cnryb/verify-signature):
 
 The real push carries ``Content-MD5`` as the upper-case hex MD5 of the body,
 ``Content-Type: text/plain;charset=utf-8`` for SIMPLIFIED; we use the same hex
-form for every format. Success is any 2xx within 5 s; otherwise the message is
+form for every format. Success is a status in [200, 400) within 5 s (MNS's push
+backoff page; older pages say 2xx: docs/platform-facts.md "MNS HTTP push"), so a
+3xx counts as delivered, as MNS counts it; any other answer, 4xx included, is
 redelivered per the subscription's strategy (``retry_delays``).
 """
 
@@ -65,7 +67,7 @@ CONTENT_TYPES = {
     "JSON": "application/json;charset=utf-8",
     "SIMPLIFIED": "text/plain;charset=utf-8",
 }
-# An endpoint must answer 2xx within this many seconds (MNS HTTP endpoint docs).
+# An endpoint must answer within this many seconds (MNS HTTP endpoint docs).
 PUSH_TIMEOUT_SECONDS = 5.0
 CERT_PATH = "/x509_public_certificate.pem"
 
@@ -434,7 +436,9 @@ class Delivery:
 
 
 def _is_success(status: str) -> bool:
-    return status.isdigit() and 200 <= int(status) < 300
+    # "HTTP状态码在 [200, 400) 之间会认为推送成功" (MNS push backoff policy page): the wider
+    # of the documented ranges, so a handler answering 3xx is shown losing the message.
+    return status.isdigit() and 200 <= int(status) < 400
 
 
 # A fault hook decides, per attempt, whether the push is "drop"ped before it
@@ -498,7 +502,7 @@ class Pusher:
             return type(err).__name__
 
     def deliver(self, message: Message, fault: FaultHook | None = None) -> Delivery:
-        """Pushes until a 2xx answer or the strategy's retries run out (blocking).
+        """Pushes until a delivered answer (2xx or 3xx) or the strategy's retries run out (blocking).
 
         ``fault`` overrides the pusher's own fault hook for this message.
         """

@@ -232,6 +232,19 @@ def test_pusher_redelivers_until_success(certs):
         assert len(receiver.received) == 3
 
 
+@pytest.mark.parametrize("status, delivered", [(204, True), (302, True), (399, True), (400, False),
+                                              (403, False), (404, False)])
+def test_a_status_in_200_to_399_is_delivered_and_a_4xx_is_redelivered(certs, status, delivered):
+    # MNS's push backoff page: [200, 400) is success, every other status a failed push.
+    with ReceiverServer(statuses=[status] * 5) as receiver:
+        pusher = Pusher(Subscription(receiver.url, notify_strategy="BACKOFF_RETRY"),
+                        private_key=certs.identity.private_key, cert_url=certs.cert_url,
+                        time_scale=0.001, rng=Random(3))
+        result = pusher.deliver(Message("{}"))
+    assert result.delivered is delivered
+    assert result.statuses == [str(status)] * (1 if delivered else 4)
+
+
 def test_pusher_gives_up_after_the_strategy_and_handles_faults(certs):
     with ReceiverServer(statuses=[500] * 10) as receiver:
         pusher = Pusher(Subscription(receiver.url), private_key=certs.identity.private_key,

@@ -1,15 +1,17 @@
 """Pure: what MNS should do next, as an HTTP status and a short JSON body.
 
-This is the one place that maps outcomes to statuses. MNS treats any 2xx
-within 5 s as delivered and redelivers anything else under the subscription's
-notify strategy (docs/platform-facts.md "MNS HTTP push"):
+This is the one place that maps outcomes to statuses. MNS treats a 2xx within
+5 s as delivered (its push backoff page: any status in [200, 400), so no answer
+here is a 3xx) and redelivers anything else, 4xx included, under the
+subscription's notify strategy (docs/platform-facts.md "MNS HTTP push"):
 
 * 2xx handled: the task was reported, or FnF says it was already reported or
   its token is no longer valid, so a redelivery could never do more.
 * 5xx retry: throttling, timeouts, FnF server errors, an unavailable signing
   certificate, a failing work function: MNS redelivers and nothing is lost.
 * 4xx refuse: a push that can never succeed (bad body, wrong method, bad
-  signature, another topic's push); nothing is run or reported.
+  signature, another topic's push); nothing is run or reported. MNS still
+  redelivers it until its retries run out, then drops it or dead-letters it.
 """
 
 from __future__ import annotations
