@@ -157,6 +157,18 @@ def is_state_machine(doc: object) -> bool:
     return isinstance(doc, Mapping) and doc.get("Type") == "StateMachine"
 
 
+# Where a Map state keeps its sub-flow: `Processor` (CloudFlow's Map reference, inline mode),
+# and `ItemProcessor`, which one translation of that page names (docs/platform-facts.md).
+MAP_PROCESSOR_FIELDS = ("Processor", "ItemProcessor")
+
+
+def _processors(state: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    for field in MAP_PROCESSOR_FIELDS:
+        processor = state.get(field)
+        if isinstance(processor, Mapping):
+            yield processor
+
+
 def iter_states(states: object) -> Iterator[Mapping[str, Any]]:
     """Every state, nested ones included (Parallel `Branches[].States`, Map `Processor.States`)."""
     if not isinstance(states, list):
@@ -169,8 +181,7 @@ def iter_states(states: object) -> Iterator[Mapping[str, Any]]:
         for branch in branches if isinstance(branches, list) else ():
             if isinstance(branch, Mapping):
                 yield from iter_states(branch.get("States"))
-        processor = state.get("Processor")
-        if isinstance(processor, Mapping):
+        for processor in _processors(state):
             yield from iter_states(processor.get("States"))
 
 
@@ -253,8 +264,7 @@ def _check_scope(states: object, start_at: object, where: str) -> None:
         for branch in _list_field(state, "Branches"):
             if isinstance(branch, Mapping) and "States" in branch:
                 _check_scope(branch["States"], branch.get("StartAt"), f"{where}/{state['Name']}")
-        processor = state.get("Processor")
-        if isinstance(processor, Mapping):
+        for processor in _processors(state):
             _check_scope(processor.get("States"), processor.get("StartAt"), f"{where}/{state['Name']}")
 
 

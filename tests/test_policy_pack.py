@@ -324,7 +324,23 @@ def test_nested_cloudflow_callback_without_token_or_timeout_is_caught():
     assert "'inner'" in token
 
 
-def test_code_without_checksum_is_caught():
+@pytest.mark.parametrize("field", ["Processor", "ItemProcessor"])
+def test_callback_inside_a_map_without_token_or_timeout_is_caught(field):
+    # CloudFlow's Map keeps its sub-flow in `Processor`; one translation of the page says
+    # `ItemProcessor`: a callback under either is judged.
+    definition = (
+        "Type: StateMachine\nSpecVersion: v1\nStartAt: each\nStates:\n  - Type: Map\n    Name: each\n"
+        f"    End: true\n    {field}:\n      StartAt: inner\n      States:\n        - Type: Task\n"
+        "          Name: inner\n          Action: MNS:SendMessage\n          TaskMode: WaitForCustomCallback\n"
+        "          Parameters:\n            resourceArn: acs:mns:cn-hangzhou:1:/topics/t/messages\n"
+        "            message: {body: x}\n          End: true\n")
+    inputs = {"definition": definition}
+    assert len(rules.callback_timeouts(rules.FNF_FLOW, inputs)) == 1
+    [token] = rules.callback_tokens(rules.FNF_FLOW, inputs)
+    assert "'inner'" in token
+
+
+
     render = default_render()
     fn = find(render, rules.FC3_FUNCTION)
     del fn["inputs"]["code"]["checksum"]
