@@ -13,7 +13,8 @@ The handler's ``{"statusCode", "headers", "isBase64Encoded", "body"}`` becomes
 the HTTP answer; any other return value is sent as a 200 body. An exception is
 answered with ``x-fc-error-type: UnhandledInvocationError`` and a JSON body
 ``{"errorMessage", "errorType", "stackTrace"}`` (FC docs "Error handling" for
-Python); the status ``502`` is our assumption, no doc we found gives it.
+Python) and status ``502``, as the HTTP trigger FAQ gives it (docs/platform-facts.md
+"Function Compute": FC 3.0's InvokeFunction answers such an error with 200).
 
 FC 2.0: the WSGI callable gets a PEP 3333 environ plus ``environ['fc.context']``.
 
@@ -501,7 +502,7 @@ Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
 def unhandled_error(err: BaseException) -> Answer:
-    """FC's answer to a function that raised (FC docs "Error handling" for Python; 502 assumed)."""
+    """FC's answer to a function that raised (FC docs "Error handling" for Python; 502 per the HTTP trigger FAQ)."""
     headers = [("Content-Type", "application/json"), ("x-fc-error-type", "UnhandledInvocationError")]
     data = json.dumps({"errorMessage": str(err), "errorType": type(err).__name__,
                        "stackTrace": traceback.format_exception(err)}).encode()
