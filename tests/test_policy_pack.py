@@ -311,36 +311,33 @@ def test_fdl_message_that_publishes_only_a_field_is_caught():
     assert [p for p, _, _ in violations(render)] == [rules.CALLBACK_TOKEN]
 
 
-def test_nested_cloudflow_callback_without_token_or_timeout_is_caught():
-    definition = (
-        "Type: StateMachine\nSpecVersion: v1\nStartAt: fan\nStates:\n  - Type: Parallel\n    Name: fan\n"
-        "    End: true\n    Branches:\n      - StartAt: inner\n        States:\n          - Type: Task\n"
-        "            Name: inner\n            Action: MNS:SendMessage\n            TaskMode: WaitForCustomCallback\n"
-        "            Parameters:\n              resourceArn: acs:mns:cn-hangzhou:1:/topics/t/messages\n"
-        "              message: {body: x}\n            End: true\n")
+INNER_CALLBACK = (
+    "StartAt: inner\n{pad}States:\n{pad}  - Type: Task\n{pad}    Name: inner\n{pad}    Action: MNS:SendMessage\n"
+    "{pad}    TaskMode: WaitForCustomCallback\n{pad}    Parameters:\n"
+    "{pad}      resourceArn: acs:mns:cn-hangzhou:1:/topics/t/messages\n{pad}      message: {{body: x}}\n"
+    "{pad}    End: true\n")
+# A callback task nested in a Parallel's branch, or in a Map's sub-flow: `Processor` on
+# CloudFlow's Map page, `ItemProcessor` in one translation of that page.
+NESTINGS = {
+    "parallel": "  - Type: Parallel\n    Name: outer\n    End: true\n    Branches:\n      - "
+                + INNER_CALLBACK.format(pad="        "),
+    "map-processor": "  - Type: Map\n    Name: outer\n    End: true\n    Processor:\n      "
+                     + INNER_CALLBACK.format(pad="      "),
+    "map-item-processor": "  - Type: Map\n    Name: outer\n    End: true\n    ItemProcessor:\n      "
+                          + INNER_CALLBACK.format(pad="      "),
+}
+
+
+@pytest.mark.parametrize("nesting", sorted(NESTINGS))
+def test_nested_cloudflow_callback_without_token_or_timeout_is_caught(nesting):
+    definition = "Type: StateMachine\nSpecVersion: v1\nStartAt: outer\nStates:\n" + NESTINGS[nesting]
     inputs = {"definition": definition}
     assert len(rules.callback_timeouts(rules.FNF_FLOW, inputs)) == 1
     [token] = rules.callback_tokens(rules.FNF_FLOW, inputs)
     assert "'inner'" in token
 
 
-@pytest.mark.parametrize("field", ["Processor", "ItemProcessor"])
-def test_callback_inside_a_map_without_token_or_timeout_is_caught(field):
-    # CloudFlow's Map keeps its sub-flow in `Processor`; one translation of the page says
-    # `ItemProcessor`: a callback under either is judged.
-    definition = (
-        "Type: StateMachine\nSpecVersion: v1\nStartAt: each\nStates:\n  - Type: Map\n    Name: each\n"
-        f"    End: true\n    {field}:\n      StartAt: inner\n      States:\n        - Type: Task\n"
-        "          Name: inner\n          Action: MNS:SendMessage\n          TaskMode: WaitForCustomCallback\n"
-        "          Parameters:\n            resourceArn: acs:mns:cn-hangzhou:1:/topics/t/messages\n"
-        "            message: {body: x}\n          End: true\n")
-    inputs = {"definition": definition}
-    assert len(rules.callback_timeouts(rules.FNF_FLOW, inputs)) == 1
-    [token] = rules.callback_tokens(rules.FNF_FLOW, inputs)
-    assert "'inner'" in token
-
-
-
+def test_code_without_checksum_is_caught():
     render = default_render()
     fn = find(render, rules.FC3_FUNCTION)
     del fn["inputs"]["code"]["checksum"]
