@@ -128,21 +128,19 @@ def test_growth_program_declares_one_pattern_per_count() -> None:
     assert one > 0 and three == 3 * one
 
 
-def _resources(registrations) -> list[tuple[str, str]]:
-    """(type, inputs as JSON) of each resource that is not one of the package's components."""
-    return sorted((r.type, json.dumps(r.inputs, sort_keys=True)) for r in registrations
-                  if not r.type.startswith("mns-callback-flow:"))
+def _resources(rendered: list[dict]) -> list[tuple[str, str]]:
+    """(type, inputs as JSON) of each rendered resource that is not one of the package's components."""
+    return sorted((r["type"], json.dumps(r["inputs"], sort_keys=True)) for r in rendered
+                  if not r["type"].startswith("mns-callback-flow:"))
 
 
 def test_handwritten_peer_declares_exactly_the_resources_and_inputs_the_package_renders() -> None:
     from infra.synth import render
 
-    package = render("dev")["resources"]
+    expected = _resources(render("dev")["resources"])
     handwritten = bench_synth.handwritten_registrations(1, numbered=False).registrations
-    expected = sorted((r["type"], json.dumps(r["inputs"], sort_keys=True)) for r in package
-                      if not r["type"].startswith("mns-callback-flow:"))
     assert len(expected) == 12
-    assert _resources(handwritten) == expected
+    assert _resources([r.as_render() for r in handwritten]) == expected
 
 
 def test_handwritten_growth_program_names_each_pattern_apart() -> None:
